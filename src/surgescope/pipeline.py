@@ -1,0 +1,102 @@
+"""``analyze``: inputs -> tables -> analyses -> :class:`Incident`. No printing, no files written.
+
+Each input is streamed once. While streaming, a per-input summary (time span, records per
+second, top sources) is reduced batch by batch so it stays bounded; the analyses then get the
+input's table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+
+from surgescope.incident import Incident, iso
+from surgescope.sources import Input, open_input
+
+Progress = Callable[[str, int], None]
+"""Called with (input path, records read so far)."""
+
+
+def summarise(table: pa.Table, top_n: int = 10) -> dict:
+    """Time span, records per second and top sources of one canonical table."""
+    n = table.num_rows
+    out: dict = {"records": n}
+    if n == 0:
+        return out
+    df = pl.from_arrow(table)
+    assert isinstance(df, pl.DataFrame)
+    t0, t1 = df["ts"].min(), df["ts"].max()
+    span = (t1 - t0).total_seconds() if t0 is not None else 0.0  # type: ignore[operator]
+    weight = pl.col("count") if "count" in df.columns else pl.lit(1)
+    total = int(df.select(weight.sum()).item()) if "count" in df.columns else n
+    out.update(
+        start=iso(t0), end=iso(t1), duration_s=span,
+        records_per_s=(total / span) if span > 0 else float(total),
+    )
+    if "count" in df.columns:
+        out["total_count"] = total
+    if "src_ip" in df.columns:
+        top = (
+            df.group_by("src_ip").agg(pl.len().alias("records"))
+            .sort(["records", "src_ip"], descending=[True, False]).head(top_n)
+        )
+        out["distinct_sources"] = int(df["src_ip"].n_unique())
+        out["top_sources"] = top.to_dicts()
+    return out
+
+
+def read_input(inp: Input, progress: Progress | None = None) -> pa.Table:
+    batches, seen = [], 0
+    for b in inp.batches():
+        batches.append(b)
+        seen += b.num_rows
+        if progress:
+            progress(str(inp.path), seen)
+    return pa.Table.from_batches(batches, schema=inp.schema)
+
+
+def analyze(
+    paths: Sequence[str | Path],
+    kind: str = "auto",
+    claims: str | Path | None = None,
+    progress: Progress | None = None,
+) -> Incident:
+    """Read every input and run every analysis that applies to it."""
+    incident = Incident(title="surgescope report: " + ", ".join(Path(p).name for p in paths))
+    tables: list[tuple[Input, pa.Table]] = []
+    for p in paths:
+        inp = open_input(p, kind)
+        table = read_input(inp, progress)
+        tables.append((inp, table))
+        incident.inputs.append(
+            {
+                "path": str(inp.path),
+                "kind": inp.kind,
+                "format": inp.format,
+                "table": inp.table,
+                "records": table.num_rows,
+                "rejected": inp.rejections.count,
+                "rejections": inp.rejections.to_dict(),
+                "summary": summarise(table),
+            }
+        )
+    run_analyses(incident, tables, claims)
+    return incident
+
+
+def run_analyses(incident: Incident, tables: list[tuple[Input, pa.Table]], claims: str | Path | None) -> None:
+    """The pillar analyses, each filling its section of the incident.
+
+    Kept in one place so the order is visible: outage, then attacks, then attribution (which
+    reads the attacks), then claims (which read everything).
+    """
+    from surgescope import analyses
+
+    analyses.outage(incident, tables)
+    analyses.attacks(incident, tables)
+    analyses.attribution(incident, tables)
+    if claims is not None:
+        analyses.claims(incident, claims)

@@ -1,0 +1,29 @@
+"""The command line's contract: version, one-line errors with exit code 2."""
+
+from typer.testing import CliRunner
+
+from surgescope import __version__
+from surgescope.cli import app
+
+runner = CliRunner()
+
+
+def test_version():
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0
+    assert __version__ in r.output
+
+
+def test_missing_file_is_one_line_exit_2(tmp_path):
+    r = runner.invoke(app, ["analyze", str(tmp_path / "nope.pcap"), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2
+    assert "no such file" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_unknown_format_is_one_line_exit_2(tmp_path):
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"\x00\x01\x02 definitely not a known format \xff" * 10)
+    r = runner.invoke(app, ["analyze", str(f), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2
+    assert "unknown format" in r.output
