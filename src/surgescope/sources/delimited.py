@@ -1,0 +1,315 @@
+"""Line-oriented text inputs (CSV, TSV, JSON lines): bounded line batches with line numbers,
+field splitting with Polars, and typed conversion that rejects bad rows instead of failing.
+
+Shared by the flow readers (CICFlowMeter, nfdump, Zeek) and the crowd-report reader. The
+pipeline for one batch of at most ``chunk_size`` bytes is:
+
+1. :func:`line_batches` cuts the byte stream at newlines, numbers the lines (1-based), rejects
+   lines with NUL bytes, invalid UTF-8 or more than ``max_line`` bytes, drops blank lines, and
+   yields a ``DataFrame(line: Int64, text: String)``. The whole chunk is checked at once (one
+   ``bytes.decode``); only a dirty chunk is examined line by line.
+2. :func:`split_fields` turns those lines into String columns: lines without quotes go through
+   Polars ``read_csv`` (quote handling off, so one line is exactly one row), the rare quoted line
+   through the standard :mod:`csv` module; a wrong field count is rejected with its line number.
+3. The reader casts the columns it needs (``strict=False``) and :func:`reject_where` removes the
+   rows whose values did not convert, recording the first reason for each.
+
+>>> import io
+>>> from surgescope.sources.base import Rejections
+>>> rej = Rejections()
+>>> f = io.BytesIO(b"a,b\\n1,2\\n\\xff,3\\n4,5,6\\n7,8\\n")
+>>> frames = list(line_batches(f, rej))
+>>> frames[0]["line"].to_list()
+[1, 2, 4, 5]
+>>> fields = split_fields(frames[0].slice(1), ["a", "b"], ",", rej)
+>>> fields.select("line", "a", "b").rows()
+[(2, '1', '2'), (5, '7', '8')]
+>>> [(r.where, r.reason) for r in rej.samples]
+[(3, 'invalid UTF-8'), (4, 'expected 2 fields, found 3')]
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from typing import BinaryIO
+
+import polars as pl
+
+from surgescope.sources.base import Rejections, iter_chunks
+
+#: Longest accepted line in bytes; longer lines (e.g. a 10 MB garbage line) are rejected whole
+#: without being held in memory beyond this bound.
+MAX_LINE = 1 << 20
+
+#: Bytes read per batch: batches of lines stay around this size whatever the file size.
+CHUNK_BYTES = 8 << 20
+
+
+def _clean_lines(parts: list[bytes], first: int, rejections: Rejections, max_line: int) -> pl.DataFrame:
+    """Decode and number one batch of raw lines; bad lines are rejected, blank ones dropped."""
+    body = b"\n".join(parts)
+    text: str | None = None
+    if b"\x00" not in body:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+    if text is not None:
+        lines = pl.Series("text", text.split("\n"), dtype=pl.String)
+        df = pl.DataFrame({"line": pl.int_range(first, first + len(lines), eager=True, dtype=pl.Int64), "text": lines})
+    else:
+        # A dirty chunk: find the offending lines one by one (rare, so a Python loop is fine).
+        keep_n: list[int] = []
+        keep_t: list[str] = []
+        for i, p in enumerate(parts):
+            n = first + i
+            if b"\x00" in p:
+                rejections.add(n, "NUL byte", p[:200])
+                continue
+            try:
+                keep_t.append(p.decode("utf-8"))
+            except UnicodeDecodeError:
+                rejections.add(n, "invalid UTF-8", p[:200])
+                continue
+            keep_n.append(n)
+        df = pl.DataFrame({"line": pl.Series(keep_n, dtype=pl.Int64), "text": pl.Series(keep_t, dtype=pl.String)})
+    df = df.with_columns(pl.col("text").str.strip_suffix("\r"))
+    long = df.filter(pl.col("text").str.len_bytes() > max_line)
+    if long.height:
+        rejections.add_many(long["line"].to_list(), f"line longer than {max_line} bytes",
+                            long["text"].str.slice(0, 200).to_list())
+        df = df.filter(pl.col("text").str.len_bytes() <= max_line)
+    return df.filter(pl.col("text").str.strip_chars() != "")
+
+
+def line_batches(
+    f: BinaryIO,
+    rejections: Rejections,
+    chunk_size: int = CHUNK_BYTES,
+    max_line: int = MAX_LINE,
+) -> Iterator[pl.DataFrame]:
+    """Numbered, decoded, non-blank lines of a byte stream, in bounded batches.
+
+    Memory is bounded by ``chunk_size + max_line``: an over-long line is rejected as soon as it
+    exceeds ``max_line`` and its remaining bytes are skipped up to the next newline.
+    """
+    done = 0  # lines fully consumed so far
+    carry = b""
+    skipping = False  # inside an over-long line that was already rejected
+    for chunk in iter_chunks(f, chunk_size):
+        buf = carry + chunk if carry else chunk
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            if skipping:
+                carry = b""
+            elif len(buf) > max_line:
+                rejections.add(done + 1, f"line longer than {max_line} bytes", buf[:200])
+                skipping, carry = True, b""
+            else:
+                carry = buf
+            continue
+        parts = buf[:cut].split(b"\n")
+        carry = buf[cut + 1 :]
+        first = done + 1
+        if skipping:
+            # The first part is the tail of the rejected over-long line.
+            parts = parts[1:]
+            first += 1
+            done += 1
+            skipping = False
+        done += len(parts)
+        if len(carry) > max_line:
+            rejections.add(done + 1, f"line longer than {max_line} bytes", carry[:200])
+            skipping, carry = True, b""
+        if parts:
+            yield _clean_lines(parts, first, rejections, max_line)
+    if carry and not skipping:
+        # A last line without its newline is kept: files often end that way.
+        yield _clean_lines([carry], done + 1, rejections, max_line)
+
+
+def split_fields(
+    lines: pl.DataFrame,
+    names: Sequence[str],
+    sep: str,
+    rejections: Rejections,
+    keep: Sequence[str] | None = None,
+    quoting: bool = True,
+) -> pl.DataFrame:
+    """Split ``lines`` (from :func:`line_batches`) into String columns named ``names``.
+
+    Lines whose field count differs from ``len(names)`` are rejected. Only the ``keep`` columns
+    (default all) are materialised, plus ``line`` and ``text`` (for rejection excerpts).
+    ``quoting`` enables ``"``-quoted fields (CSV); formats that never quote (TSV, nfdump) pass
+    False so a stray quote is an ordinary character.
+    """
+    names = list(names)
+    keep = list(keep) if keep is not None else names
+    n = len(names)
+    empty = pl.DataFrame(schema={"line": pl.Int64, "text": pl.String, **{k: pl.String for k in keep}})
+    if lines.height == 0:
+        return empty
+    quoted = pl.col("text").str.contains('"', literal=True) if quoting else pl.lit(False)
+    lines = lines.with_columns(
+        _q=quoted, _n=pl.col("text").str.count_matches(sep, literal=True) + 1
+    )
+    plain = lines.filter(~pl.col("_q"))
+    bad = plain.filter(pl.col("_n") != n)
+    if bad.height:
+        # Group by count so the reason names the count actually found.
+        for (cnt,), grp in bad.group_by("_n", maintain_order=True):
+            rejections.add_many(grp["line"].to_list(), f"expected {n} fields, found {cnt}",
+                                grp["text"].str.slice(0, 200).to_list())
+    plain = plain.filter(pl.col("_n") == n)
+    frames = []
+    if plain.height:
+        joined = plain.select(pl.col("text").str.join("\n")).item()
+        idx = [names.index(k) for k in keep]
+        parsed = pl.read_csv(
+            io.BytesIO(joined.encode("utf-8")), has_header=False, separator=sep, quote_char=None,
+            infer_schema=False, columns=idx,
+        )
+        # Projected columns come back in the requested order; name them by position (the
+        # automatic column_N names differ between Polars versions).
+        parsed.columns = keep
+        if parsed.height != plain.height:  # one line must be one row; defend anyway
+            rejections.add_many(plain["line"].to_list(), "unparseable line",
+                                plain["text"].str.slice(0, 200).to_list())
+        else:
+            frames.append(pl.concat([plain.select("line", "text"), parsed.select(keep)], how="horizontal"))
+    quoted_rows = lines.filter(pl.col("_q"))
+    if quoted_rows.height:
+        frames.append(_split_quoted(quoted_rows, names, keep, sep, rejections))
+    if not frames:
+        return empty
+    out = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
+    return out.sort("line") if len(frames) > 1 else out
+
+
+def _split_quoted(rows: pl.DataFrame, names: list[str], keep: list[str], sep: str, rejections: Rejections) -> pl.DataFrame:
+    """Quoted CSV lines via :mod:`csv` (rare: real exports seldom quote); one line, one record."""
+    n = len(names)
+    idx = [names.index(k) for k in keep]
+    cols: dict[str, list] = {"line": [], "text": [], **{k: [] for k in keep}}
+    for line_no, text in rows.select("line", "text").iter_rows():
+        try:
+            fields = next(csv.reader([text], delimiter=sep, strict=True))
+        except (csv.Error, StopIteration):
+            rejections.add(line_no, "unbalanced quotes", text)
+            continue
+        if len(fields) != n:
+            rejections.add(line_no, f"expected {n} fields, found {len(fields)}", text)
+            continue
+        cols["line"].append(line_no)
+        cols["text"].append(text)
+        for k, i in zip(keep, idx, strict=True):
+            cols[k].append(fields[i])
+    return pl.DataFrame(cols, schema={"line": pl.Int64, "text": pl.String, **{k: pl.String for k in keep}})
+
+
+def reject_where(df: pl.DataFrame, checks: Sequence[tuple[str, pl.Expr]], rejections: Rejections) -> pl.DataFrame:
+    """Drop the rows where any ``(reason, bad_expr)`` holds, recording the first reason per row."""
+    if df.height == 0 or not checks:
+        return df
+    reason = pl.when(checks[0][1]).then(pl.lit(checks[0][0]))
+    for r, e in checks[1:]:
+        reason = reason.when(e).then(pl.lit(r))
+    df = df.with_columns(reason.otherwise(None).alias("_why"))
+    bad = df.filter(pl.col("_why").is_not_null())
+    if bad.height:
+        for (why,), grp in bad.group_by("_why", maintain_order=True):
+            rejections.add_many(grp["line"].to_list(), str(why),
+                                grp["text"].str.slice(0, 200).to_list() if "text" in grp.columns else None)
+    return df.filter(pl.col("_why").is_null()).drop("_why")
+
+
+def unconverted(raw: str, typed: str) -> pl.Expr:
+    """True where ``raw`` held a value but its conversion ``typed`` came out null."""
+    r = pl.col(raw)
+    return r.is_not_null() & (r.str.strip_chars() != "") & pl.col(typed).is_null()
+
+
+def to_int(col: str, dtype: pl.DataType = pl.Int64) -> pl.Expr:
+    """A String column as an integer (decimal; ``0x`` hex accepted; ``12.0`` accepted)."""
+    s = pl.col(col).str.strip_chars()
+    as_int = s.cast(pl.Int64, strict=False)
+    as_hex = pl.when(s.str.starts_with("0x")).then(s.str.slice(2).str.to_integer(base=16, strict=False))
+    as_float = s.cast(pl.Float64, strict=False)
+    whole = pl.when(as_float.is_finite() & (as_float == as_float.floor()) & (as_float.abs() < 2**62)).then(as_float.cast(pl.Int64))
+    return pl.coalesce(as_int, as_hex, whole).cast(dtype, strict=False)
+
+
+def to_float(col: str) -> pl.Expr:
+    s = pl.col(col).str.strip_chars().cast(pl.Float64, strict=False)
+    return pl.when(s.is_finite()).then(s)
+
+
+# --- time ---------------------------------------------------------------------------------
+
+#: Formats tried in order; the first that parses a value wins. ``%#z`` accepts ``Z``, ``+01:00``
+#: and ``+0100``. ISO ``T`` separators are normalised to a space first.
+AWARE_FORMATS = ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%d %H:%M%#z", "%Y/%m/%d %H:%M:%S%.f%#z"]
+NAIVE_FORMATS = [
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S%.f",
+    "%Y/%m/%d.%H:%M:%S",  # nfdump's own time window syntax
+    "%d/%m/%Y %I:%M:%S %p",  # CICFlowMeter (Java) "dd/MM/yyyy hh:mm:ss a"
+    "%d/%m/%Y %H:%M:%S",
+    "%Y-%m-%d",
+]
+
+
+def parse_times(raw: pl.Series, tz: str = "UTC", formats: Sequence[str] | None = None) -> pl.Series:
+    """Text times -> ``Datetime(ns, UTC)``; values that match no format become null.
+
+    Times with an offset are converted to UTC; naive times are taken in ``tz`` (default UTC).
+    Plain numbers are Unix epoch times: seconds, or milli/micro/nanoseconds by magnitude.
+    The first format is tried on everything, the others only when values remain unparsed, so a
+    clean file costs one pass.
+
+    >>> s = pl.Series(["2025-03-10T10:02:00-04:00", "2025-03-10 14:02:00", "1741615320", "x"])
+    >>> [str(t) for t in parse_times(s).to_list()]
+    ['2025-03-10 14:02:00+00:00', '2025-03-10 14:02:00+00:00', '2025-03-10 14:02:00+00:00', 'None']
+    """
+    s = raw.cast(pl.String).str.strip_chars().str.replace(r"^(\d{4}-\d\d-\d\d)T", "$1 ")
+    out = pl.Series(raw.name, [None] * len(s), dtype=pl.Datetime("ns", "UTC"))
+    todo = s.is_not_null() & (s != "")
+    tried = list(formats) if formats else []
+    for fmt in tried + [f for f in AWARE_FORMATS + NAIVE_FORMATS if f not in tried]:
+        if not (todo & out.is_null()).any():
+            return out
+        aware = "%z" in fmt or "%#z" in fmt
+        try:
+            got = s.str.to_datetime(fmt, strict=False, time_unit="ns", **({} if aware else {"time_zone": None}))
+        except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
+            continue
+        if got.dtype.time_zone is None:  # type: ignore[union-attr]
+            got = got.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+        else:
+            got = got.dt.convert_time_zone("UTC")
+        out = out.fill_null(got)
+    if (todo & out.is_null()).any():
+        out = out.fill_null(_epoch(s))
+    return out
+
+
+def _epoch(s: pl.Series) -> pl.Series:
+    """Decimal Unix times -> Datetime(ns, UTC), exact to the nanosecond (no float rounding).
+
+    Magnitude decides the unit: < 1e11 seconds, < 1e14 milliseconds, < 1e17 microseconds, else
+    nanoseconds (seconds until the year 5138; milliseconds from 1973 on).
+    """
+    g = s.str.extract_groups(r"^(\d{1,19})(?:\.(\d+))?$")
+    df = pl.DataFrame({"i": g.struct.field("1").cast(pl.Int64, strict=False), "f": g.struct.field("2")})
+    frac = pl.col("f").str.slice(0, 9).str.pad_end(9, "0").cast(pl.Int64, strict=False).fill_null(0)
+    i = pl.col("i")
+    ns = (
+        pl.when(i < 10**11).then(i * 10**9 + frac)
+        .when(i < 10**14).then(i * 10**6 + frac // 1000)
+        .when(i < 10**17).then(i * 1000 + frac // 10**6)
+        .otherwise(i)
+    )
+    return df.select(ns.cast(pl.Datetime("ns", "UTC"))).to_series().alias(s.name)
