@@ -313,3 +313,53 @@ def _epoch(s: pl.Series) -> pl.Series:
         .otherwise(i)
     )
     return df.select(ns.cast(pl.Datetime("ns", "UTC"))).to_series().alias(s.name)
+
+
+# --- JSON lines ---------------------------------------------------------------------------
+
+
+def json_fields(lines: pl.DataFrame, keys: Sequence[str], rejections: Rejections) -> pl.DataFrame:
+    """JSON-lines objects -> String columns ``keys`` (absent key -> null), plus ``line``/``text``.
+
+    Polars decodes the whole batch at once; if anything in it is not valid JSON (or a wanted key
+    holds an array/object), the batch is decoded line by line with :mod:`json` so that only the
+    bad lines are rejected. Numbers keep their exact text (no float rounding of timestamps).
+    """
+    keys = list(keys)
+    schema = {"line": pl.Int64, "text": pl.String, **{k: pl.String for k in keys}}
+    if lines.height == 0:
+        return pl.DataFrame(schema=schema)
+    struct = pl.Struct({k: pl.String for k in keys})
+    try:
+        dec = lines["text"].str.json_decode(struct)
+        not_obj = ~lines["text"].str.strip_chars().str.starts_with("{")
+        if not not_obj.any():
+            return pl.concat([lines.select("line", "text"), dec.struct.unnest()], how="horizontal")
+    except pl.exceptions.PolarsError:
+        pass
+    return _json_slow(lines, keys, rejections, schema)
+
+
+def _json_slow(lines: pl.DataFrame, keys: list[str], rejections: Rejections, schema: dict) -> pl.DataFrame:
+    import json
+
+    cols: dict[str, list] = {k: [] for k in schema}
+    for line_no, text in lines.select("line", "text").iter_rows():
+        try:
+            obj = json.loads(text)
+        except (ValueError, RecursionError):
+            rejections.add(line_no, "invalid JSON", text)
+            continue
+        if not isinstance(obj, dict):
+            rejections.add(line_no, "not a JSON object", text)
+            continue
+        bad = [k for k in keys if isinstance(obj.get(k), dict | list)]
+        if bad:
+            rejections.add(line_no, f"bad {bad[0]}: not a scalar", text)
+            continue
+        cols["line"].append(line_no)
+        cols["text"].append(text)
+        for k in keys:
+            v = obj.get(k)
+            cols[k].append(None if v is None else ("true" if v is True else "false" if v is False else str(v)))
+    return pl.DataFrame(cols, schema=schema)
