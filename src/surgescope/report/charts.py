@@ -1,0 +1,230 @@
+"""Charts of the report as inline SVG text, drawn with Matplotlib.
+
+Why Matplotlib SVG: it is already a dependency, it produces static vector graphics with no
+JavaScript (so the report runs no script at all, opens with no network, can carry a strict
+Content-Security-Policy and shows no console errors), and a chart is a few tens of kilobytes.
+Vega-Lite/Altair or Plotly would need their JavaScript runtimes (0.5-3.5 MB) inlined into every
+report. Text is written as SVG ``<text>`` (``svg.fonttype = none``), which Matplotlib escapes
+as XML, and mathtext is off (``text.parse_math = False``) so a ``$`` in a label is a dollar.
+
+Each function takes the report dict and returns SVG markup, or None when there is nothing to
+draw. Times are shown in ``tz`` (an IANA zone name) or UTC.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import matplotlib
+import matplotlib.dates as mdates
+import matplotlib.ticker
+import numpy as np
+
+# Figures are made with the object API (``Figure``), never pyplot: no global backend or state
+# is touched, and savefig(format="svg") picks the SVG canvas by itself.
+from matplotlib.figure import Figure
+
+from surgescope.report.fmt import clip, fmt_int, fmt_time, parse_time
+
+MAX_POINTS = 1200
+"""Points per drawn line; longer series are reduced by keeping each bin's maximum (peaks stay)."""
+
+VECTOR_COLOURS = ("#c0392b", "#2471a3", "#7d3c98", "#b9770e", "#117a65", "#566573", "#a04000", "#1f618d")
+
+RC = {
+    "svg.fonttype": "none",
+    "text.parse_math": False,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Arial"],
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
+
+_TIME_KEYS = ("t", "ts", "time", "timestamp", "start")
+_VALUE_KEYS = ("value", "count", "reports", "pps", "rps", "bps", "packets", "requests")
+
+
+def points(seq: Sequence[dict[str, Any]]) -> tuple[list[datetime], np.ndarray]:
+    """Times and values of a series given as ``[{t, value}, ...]`` (common key names accepted)."""
+    if not seq:
+        return [], np.zeros(0)
+    first = seq[0]
+    tk = next((k for k in _TIME_KEYS if k in first), None)
+    vk = next((k for k in _VALUE_KEYS if k in first), None)
+    if tk is None or vk is None:
+        return [], np.zeros(0)
+    times, values = [], []
+    for p in seq:
+        t = parse_time(p.get(tk))
+        if t is None:
+            continue
+        times.append(t)
+        try:
+            values.append(float(p.get(vk) or 0.0))
+        except (TypeError, ValueError):
+            values.append(0.0)
+    order = np.argsort(np.array([t.timestamp() for t in times])) if times else np.zeros(0, int)
+    return [times[i] for i in order], np.asarray(values, dtype=float)[order]
+
+
+def reduce(times: list[datetime], values: np.ndarray, max_points: int = MAX_POINTS) -> tuple[list[datetime], np.ndarray]:
+    """At most ``max_points`` points, each the maximum of its bin, so peaks survive."""
+    n = len(times)
+    if n <= max_points:
+        return times, values
+    edges = np.linspace(0, n, max_points + 1).astype(int)
+    idx = [int(a + np.argmax(values[a:b])) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+    return [times[i] for i in idx], values[idx]
+
+
+def _svg(fig: Figure, salt: str, label: str) -> str:
+    """The figure as inline SVG markup: no XML prolog, no comments, fluid width, an accessible name."""
+    buf = io.StringIO()
+    with matplotlib.rc_context({**RC, "svg.hashsalt": salt}):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    s = buf.getvalue()
+    s = s[s.index("<svg"):]
+    s = re.sub(r"<!--.*?-->", "", s, flags=re.S)
+    s = re.sub(r"<metadata>.*?</metadata>", "", s, flags=re.S)
+    # Element ids must be unique across the several SVGs inlined in one page.
+    s = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{salt}-{m.group(1)}"', s)
+    s = re.sub(r'(url\(#|href="#)([^)"]+)', lambda m: f"{m.group(1)}{salt}-{m.group(2)}", s)
+    from html import escape
+
+    return s.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" class="chart" ', 1)
+
+
+def _axis_time(ax: Any, tz: str | None) -> None:
+    zone = ZoneInfo(tz) if tz else UTC
+    loc = mdates.AutoDateLocator(tz=zone, minticks=4, maxticks=10)
+    ax.xaxis.set_major_locator(loc)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc, tz=zone))
+
+
+def _zone_name(tz: str | None, when: datetime | None) -> str:
+    if not tz:
+        return "UTC"
+    return (when or datetime.now(UTC)).astimezone(ZoneInfo(tz)).strftime("%Z")
+
+
+def reports_chart(report: dict[str, Any], tz: str | None = None) -> str | None:
+    """Report counts over time, each wave shaded and its peak labelled."""
+    outage = report.get("outage") or {}
+    series = outage.get("series") or (report.get("timelines") or {}).get("reports") or []
+    times, values = points(series)
+    waves = outage.get("waves") or []
+    if not times:
+        return None
+    times, values = reduce(times, values)
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(9, 3.2))
+        ax = fig.add_subplot()
+        ax.fill_between(times, values, step="mid", color="#2471a3", alpha=0.25, linewidth=0)
+        ax.plot(times, values, color="#2471a3", linewidth=0.9, drawstyle="steps-mid")
+        top = float(values.max()) if len(values) else 1.0
+        for i, w in enumerate(waves, 1):
+            a, b, p = parse_time(w.get("start")), parse_time(w.get("end")), parse_time(w.get("peak_at"))
+            colour = "#c0392b" if w.get("direction", "up") == "up" else "#7d3c98"
+            if a and b:
+                ax.axvspan(a, b, color=colour, alpha=0.12, linewidth=0)
+            if p is not None and w.get("peak") is not None:
+                ax.plot([p], [float(w["peak"])], "v", color=colour, markersize=5)
+                ax.annotate(
+                    f"wave {i}\n{fmt_int(w['peak'])}\n{fmt_time(p, tz, date=False)}",
+                    (p, float(w["peak"])), xytext=(0, 6), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=8, color=colour,
+                )
+        ax.set_ylim(0, top * 1.35)
+        ax.set_ylabel("problem reports per interval")
+        ax.set_xlabel(f"time ({_zone_name(tz, times[0])})")
+        _axis_time(ax, tz)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        return _svg(fig, "rep", "problem reports over time with outage waves")
+
+
+def _traffic_series(report: dict[str, Any]) -> list[tuple[str, list[datetime], np.ndarray]]:
+    out = []
+    for name, seq in (report.get("timelines") or {}).items():
+        if name == "reports" or not isinstance(seq, list):
+            continue
+        times, values = points(seq)
+        if times:
+            out.append((str(name), *reduce(times, values)))
+    return out[:4]
+
+
+def traffic_chart(report: dict[str, Any], tz: str | None = None) -> str | None:
+    """Traffic timelines (one panel per series) with the attack phases shaded and their vectors named."""
+    series = _traffic_series(report)
+    attacks = report.get("attacks") or []
+    if not series:
+        return None
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(9, 1.2 + 1.7 * len(series)))
+        axes = fig.subplots(len(series), 1, sharex=True, squeeze=False)[:, 0]
+        colours: dict[str, str] = {}
+        for ax, (name, times, values) in zip(axes, series, strict=True):
+            ax.plot(times, values, color="#34495e", linewidth=0.8)
+            ax.set_ylabel(clip(name, 24), fontsize=8)
+            ax.yaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
+            for a in attacks:
+                s, e = parse_time(a.get("start")), parse_time(a.get("end"))
+                v = str(a.get("vector") or "attack")
+                colour = colours.setdefault(v, VECTOR_COLOURS[len(colours) % len(VECTOR_COLOURS)])
+                if s and e:
+                    ax.axvspan(s, e, color=colour, alpha=0.15, linewidth=0)
+        ax0 = axes[0]
+        for a in attacks:
+            s = parse_time(a.get("start"))
+            if s is None:
+                continue
+            names = [str(x.get("vector")) for x in a.get("vectors") or [] if x.get("vector")] or [str(a.get("vector") or "attack")]
+            ax0.annotate(
+                "\n".join(clip(n, 24) for n in names[:3]), (s, 1.0), xycoords=("data", "axes fraction"),
+                xytext=(2, 2), textcoords="offset points", fontsize=7, va="bottom",
+                color=colours.get(str(a.get("vector") or "attack"), "#333"),
+            )
+        first = series[0][1][0]
+        axes[-1].set_xlabel(f"time ({_zone_name(tz, first)}); shaded: attack phases")
+        _axis_time(axes[-1], tz)
+        return _svg(fig, "trf", "traffic over time with attack phases")
+
+
+def vector_shares(report: dict[str, Any]) -> list[tuple[str, float]]:
+    """Share of each vector over all attacks, weighted by each attack's packets (or requests)."""
+    total: dict[str, float] = {}
+    for a in report.get("attacks") or []:
+        weight = float(a.get("packets") or a.get("requests") or 1)
+        vectors = a.get("vectors") or [{"vector": a.get("vector"), "share": 1.0}]
+        for v in vectors:
+            if v.get("vector"):
+                total[str(v["vector"])] = total.get(str(v["vector"]), 0.0) + weight * float(v.get("share") or 0)
+    s = sum(total.values()) or 1.0
+    return sorted(((k, x / s) for k, x in total.items()), key=lambda kv: -kv[1])
+
+
+def vector_chart(report: dict[str, Any]) -> str | None:
+    """Horizontal bars: each vector's share of the attack traffic."""
+    shares = vector_shares(report)[:10]
+    if not shares:
+        return None
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(6, 0.6 + 0.35 * len(shares)))
+        ax = fig.add_subplot()
+        names = [clip(k, 30) for k, _ in shares][::-1]
+        vals = [100 * v for _, v in shares][::-1]
+        ax.barh(names, vals, color=[VECTOR_COLOURS[i % len(VECTOR_COLOURS)] for i in range(len(vals))][::-1])
+        for y, v in enumerate(vals):
+            ax.annotate(f"{v:.1f} %", (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.set_xlim(0, max(vals) * 1.2)
+        ax.set_xlabel("share of attack traffic (%)")
+        ax.grid(axis="y", visible=False)
+        return _svg(fig, "vec", "share of each attack vector")
