@@ -1,0 +1,296 @@
+"""The live service: FastAPI routes over the report and traffic state.
+
+Endpoints (docs/service.md has curl examples):
+
+- ``POST /v1/reports``: crowd reports or counts as a JSON list (or CSV / JSON lines, read by
+  the reports reader); bad records are rejected with their index and reason, the rest kept.
+- ``POST /v1/traffic?kind=auto|pcap|access-log|flows``: a capture, access log or flow file, raw
+  body or multipart, read by :mod:`surgescope.sources`; attacks are analysed after each upload.
+- ``GET /v1/status``, ``GET /v1/alerts``, ``GET /metrics``, ``GET /healthz``, ``GET /``.
+
+Errors are one-line JSON ``{"error": "..."}`` with 400 (bad input), 404, 405, 413 (body over
+the limit) or 415 (content type not accepted); an unexpected failure is logged and answered
+with a one-line 500, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from surgescope import __version__
+from surgescope.incident import iso
+from surgescope.service import detector as det
+from surgescope.service.dashboard import PAGE
+from surgescope.service.metrics import Metrics
+from surgescope.service.reports import ReportState, parse_records
+from surgescope.service.traffic import Analyzer, TrafficState
+from surgescope.service.upload import MAX_BODY, UploadError, receive
+
+log = logging.getLogger("surgescope.service")
+
+#: Largest JSON report body (JSON is parsed in memory, so it has its own, smaller limit).
+MAX_JSON_BODY = 32 * 2**20
+#: Alerts kept in memory.
+MAX_ALERTS = 1000
+TRAFFIC_KINDS = ("auto", "pcap", "access-log", "flows")
+
+
+def _default(o: Any) -> Any:
+    if hasattr(o, "item"):  # NumPy scalars from the analyses
+        return o.item()
+    if isinstance(o, datetime):
+        return iso(o)
+    if isinstance(o, set | tuple):
+        return list(o)
+    return str(o)
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    text = json.dumps(body, default=_default, ensure_ascii=False, allow_nan=False)
+    return Response(text, status_code=status, media_type="application/json")
+
+
+def error(status: int, message: str) -> Response:
+    """One-line JSON error; the message is flattened to one line."""
+    return json_response({"error": " ".join(str(message).split())[:500]}, status)
+
+
+class Service:
+    """The state behind the routes: reports, traffic, alerts, metrics, one lock."""
+
+    def __init__(self, make_detector=None, analyze: Analyzer | None = None,
+                 window_s: float = 300.0, max_body: int = MAX_BODY, clock=time.time) -> None:
+        self.lock = threading.Lock()
+        self.metrics = Metrics()
+        self.max_body = max_body
+        self.reports = ReportState(make_detector or det.default_detector, clock=clock)
+        self.traffic = TrafficState(analyze, window_s=window_s)
+        self.alerts: deque[dict] = deque(maxlen=MAX_ALERTS)
+        self._alert_id = 0
+        self.started = time.time()
+        probe = self.reports.make_detector()
+        self.detector_name = getattr(probe, "name", type(probe).__name__)
+
+    def fire(self, alerts: list[dict]) -> None:
+        for a in alerts:
+            self._alert_id += 1
+            a = {"id": self._alert_id, "fired_at": iso(int(time.time() * 1e9)), **a}
+            self.alerts.append(a)
+            log.warning("alert %s", json.dumps(a, default=_default))
+        self.metrics.inc("alerts_fired", len(alerts))
+
+    def add_reports(self, records: list, rejected: int, samples: list[dict]) -> dict:
+        with self.lock:
+            over = self.reports.add(records)
+            self.reports.refresh()
+            self.fire(self.reports.alerts())
+        accepted = len(records) - len(over)
+        rejected += len(over)
+        self.metrics.inc("reports_received", sum(r[1] for r in records))
+        self.metrics.inc("report_records_rejected", rejected)
+        return {"accepted": accepted, "rejected": rejected, "rejections": (samples + over)[:20]}
+
+    def status(self) -> dict:
+        with self.lock:
+            services = self.reports.status()
+            self.fire(self.reports.alerts())
+            traffic = self.traffic.status()
+            alerts = list(self.alerts)[-50:]
+        return {
+            "version": __version__,
+            "now": iso(int(time.time() * 1e9)),
+            "report_clock": iso(self.reports.now_minute() * 10**9) if self.reports.now_minute() else None,
+            "detector": self.detector_name,
+            "services": services,
+            "outage": any(s["outage"] for s in services),
+            "traffic": traffic["tables"],
+            "attack": traffic["attack"],
+            "attacks": traffic["attacks"],
+            "attack_detector": traffic["attack_detector"],
+            "alerts": alerts,
+        }
+
+
+def _read_traffic(service: Service, path: Path, kind: str, label: str) -> dict:
+    """Read an uploaded file with the project's readers and ingest it (runs in a thread)."""
+    from surgescope.sources import InputError, open_input
+
+    try:
+        inp = open_input(path, kind)
+        if inp.kind == "reports":
+            raise InputError(f"{label}: this is a reports file; post it to /v1/reports")
+        table = inp.read_all()
+    except InputError as e:
+        raise UploadError(400, str(e).replace(str(path), label)) from None
+    rej = inp.rejections
+    service.metrics.inc("records_ingested", table.num_rows)
+    service.metrics.inc("records_rejected", rej.count)
+    if table.num_rows == 0:
+        reason = rej.samples[0].reason if rej.samples else "no records"
+        raise UploadError(400, f"{label}: no record could be read ({rej.count} rejected; first: {reason})")
+    # The analysis runs outside the lock so status polls are not held up by it; only the
+    # merge of its results into the shared state is locked.
+    with service.lock:
+        new = service.traffic.ingest(inp.table, table, rej.count)
+        service.fire([{"type": "attack-start", "table": inp.table, "at": a.get("start"),
+                       "message": f"attack: {a.get('vector', 'unknown vector')}", "attack": a} for a in new])
+    return {"kind": inp.kind, "format": inp.format, "table": inp.table, "records": table.num_rows,
+            "rejected": rej.count, "rejections": rej.to_dict()["samples"],
+            "attacks_new": len(new)}
+
+
+def _read_reports_file(path: Path, label: str) -> tuple[list, int, list[dict]]:
+    """Reports posted as CSV or JSON lines, read by the project's reports reader."""
+    from surgescope.sources import InputError, open_input
+
+    try:
+        inp = open_input(path, "reports")
+        table = inp.read_all()
+    except InputError as e:
+        raise UploadError(400, str(e).replace(str(path), label)) from None
+    ts = table["ts"].cast("int64").to_pylist()
+    records = [
+        (t // 60_000_000_000 * 60, c, s or "unknown", r, p)
+        for t, c, s, r, p in zip(ts, *(table[k].to_pylist() for k in ("count", "service", "region", "problem")), strict=True)
+    ]
+    samples = [{"where": r.where, "reason": f"{inp.rejections.unit} {r.where}: {r.reason}"}
+               for r in inp.rejections.samples]
+    return records, inp.rejections.count, samples
+
+
+def create_app(db: str | Path | None = None, make_detector=None, analyze: Analyzer | None = None,
+               window_s: float = 300.0, max_body: int = MAX_BODY) -> FastAPI:
+    """The surgescope service as an ASGI app (``surgescope serve`` runs it with uvicorn).
+
+    ``make_detector`` builds one streaming outage detector per service (default: the
+    project's default); ``analyze(table, table_name)`` finds attacks in a window of traffic
+    (default: :func:`surgescope.attack.analyze`). ``db`` (or ``$SURGESCOPE_DB``) is reserved
+    for a DuckDB file keeping the state across restarts.
+    """
+    db = db or os.environ.get("SURGESCOPE_DB")
+    svc = Service(make_detector, analyze, window_s=window_s, max_body=max_body)
+    app = FastAPI(title="surgescope", version=__version__, docs_url=None, redoc_url=None)
+    app.state.service = svc
+
+    @app.middleware("http")
+    async def timing(request: Request, call_next):
+        t0 = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception:  # the last line of defence: log it, answer one line
+            log.exception("unhandled error on %s", request.url.path)
+            response = error(500, "internal error (logged by the server)")
+        route = request.scope.get("route")
+        # The route template, not the raw path: arbitrary paths must not create new series.
+        svc.metrics.observe_request(getattr(route, "path", "other"), response.status_code,
+                                    time.perf_counter() - t0)
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return error(exc.status_code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        return error(400, f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.exception_handler(UploadError)
+    async def upload_error(request: Request, exc: UploadError):
+        svc.metrics.inc("uploads_rejected")
+        return error(exc.status, str(exc))
+
+    @app.post("/v1/reports")
+    async def post_reports(request: Request):
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype in ("application/json", ""):
+            up = await receive(request.stream(), ctype, request.headers.get("content-length"),
+                               min(MAX_JSON_BODY, svc.max_body))
+            try:
+                text = up.path.read_bytes()
+            finally:
+                up.remove()
+            try:
+                items = json.loads(text)
+            except (ValueError, RecursionError) as e:
+                raise UploadError(400, f"body is not JSON ({e})") from None
+            records, samples = parse_records(items)
+            rejected = len(samples)
+        elif ctype in ("text/csv", "application/x-ndjson", "application/jsonl", "text/plain",
+                       "multipart/form-data"):
+            up = await receive(request.stream(), request.headers.get("content-type", ""),
+                               request.headers.get("content-length"), svc.max_body)
+            try:
+                records, rejected, samples = await run_in_threadpool(
+                    _read_reports_file, up.path, up.filename or "body")
+            finally:
+                up.remove()
+        else:
+            raise UploadError(415, f"content type {ctype!r} not accepted: send application/json, text/csv or application/x-ndjson")
+        if not records:
+            first = samples[0]["reason"] if samples else "empty list"
+            raise UploadError(400, f"no valid report in the body ({rejected} rejected; first: {first})")
+        return json_response(await run_in_threadpool(svc.add_reports, records, rejected, samples[:20]))
+
+    @app.post("/v1/traffic")
+    async def post_traffic(request: Request, kind: str = "auto"):
+        ctype = request.headers.get("content-type", "").lower()
+        if ctype.startswith("application/x-www-form-urlencoded"):
+            raise UploadError(415, "form-urlencoded bodies mangle binary data: send the raw body or multipart/form-data")
+        up = await receive(request.stream(), ctype, request.headers.get("content-length"), svc.max_body)
+        try:
+            kind = up.fields.get("kind", kind)
+            if kind not in TRAFFIC_KINDS:
+                raise UploadError(400, f"unknown kind {kind[:40]!r} (choose from {', '.join(TRAFFIC_KINDS)})")
+            if up.size == 0:
+                raise UploadError(400, "empty body")
+            result = await run_in_threadpool(_read_traffic, svc, up.path, kind, up.filename or "body")
+        finally:
+            up.remove()
+        return json_response(result)
+
+    @app.get("/v1/status")
+    async def status():
+        return json_response(await run_in_threadpool(svc.status))
+
+    @app.get("/v1/alerts")
+    async def alerts(since: int = 0):
+        with svc.lock:
+            items = [a for a in svc.alerts if a["id"] > since]
+        return json_response({"alerts": items})
+
+    @app.get("/metrics")
+    async def metrics():
+        return PlainTextResponse(svc.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/healthz")
+    async def healthz():
+        return json_response({"status": "ok", "version": __version__,
+                              "uptime_s": round(time.time() - svc.started, 3)})
+
+    @app.get("/")
+    async def dashboard():
+        return HTMLResponse(PAGE, headers={
+            # The page needs nothing from elsewhere: forbid it outright.
+            "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
+                                       "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+            "X-Content-Type-Options": "nosniff",
+        })
+
+    return app
+

@@ -1,0 +1,193 @@
+"""Traffic in the live service: per-second aggregates and a recent window for attack analysis.
+
+Each canonical table (``packets``, ``requests``, ``flows``) keeps:
+
+- per-second aggregates (records and bytes per second, one day kept), computed with Polars;
+- the records of the last ``window_s`` seconds (at most ``max_rows``), which the attack
+  analysis of :mod:`surgescope.attack` runs over after every upload;
+- the attacks found so far, merged across uploads (an attack seen again in a later window
+  is updated, not announced twice).
+
+Times are event times: "now" for a table is its latest record.
+
+>>> import pyarrow as pa
+>>> from surgescope.schema import REQUESTS
+>>> t = pa.Table.from_pylist([{"ts": 0, "bytes": 10}, {"ts": 2 * 10**8, "bytes": 5}], schema=REQUESTS)
+>>> s = TrafficState(analyze=lambda table, name: [])
+>>> s.ingest("requests", t)
+[]
+>>> s.status()["tables"]["requests"]["records_total"]
+2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from surgescope.incident import iso
+
+#: Column holding the bytes of a record, per table.
+BYTES_COLUMN = {"packets": "ip_len", "requests": "bytes", "flows": "bytes"}
+#: Seconds of per-second aggregates kept per table (one day).
+SECONDS_KEPT = 86_400
+#: Seconds of aggregates returned in the status for the dashboard's chart.
+SERIES_S = 300
+#: An attack whose end is this close to the table's latest record is "ongoing".
+ONGOING_S = 10.0
+#: Attacks remembered per table.
+MAX_ATTACKS = 100
+
+Analyzer = Callable[[pa.Table, str], Any]
+
+
+def default_analyzer() -> tuple[Analyzer | None, str]:
+    """The project's attack analysis, or None (with why) while it is not available."""
+    try:
+        from surgescope.attack import analyze
+    except ImportError as e:
+        return None, f"attack analysis not available ({e})"
+    return analyze, "surgescope.attack.analyze"
+
+
+def _epoch(text: Any) -> float | None:
+    if text is None:
+        return None
+    if isinstance(text, int | float):
+        return float(text)
+    try:
+        return datetime.fromisoformat(str(text)).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass
+class TableState:
+    name: str
+    recent: pa.Table | None = None
+    seconds: pl.DataFrame | None = None
+    records_total: int = 0
+    rejected_total: int = 0
+    uploads: int = 0
+    latest_ns: int | None = None
+    attacks: list[dict] = field(default_factory=list)
+
+
+class TrafficState:
+    """All tables' aggregates, windows and attacks (the app holds a lock around it)."""
+
+    def __init__(self, analyze: Analyzer | None = None, window_s: float = 300.0,
+                 max_rows: int = 2_000_000, analyzer_name: str = "") -> None:
+        if analyze is None:
+            analyze, analyzer_name = default_analyzer()
+        self.analyze = analyze
+        self.analyzer_name = analyzer_name or getattr(analyze, "__name__", "custom")
+        self.window_ns = int(window_s * 1e9)
+        self.max_rows = max_rows
+        self.tables: dict[str, TableState] = {}
+
+    def _aggregate(self, st: TableState, table: pa.Table) -> None:
+        col = BYTES_COLUMN[st.name]
+        df = pl.from_arrow(table.select(["ts", col])).select(
+            pl.col("ts").dt.epoch("s").alias("second"), pl.col(col).cast(pl.Int64).alias("bytes"))
+        per_s = df.group_by("second").agg(pl.len().cast(pl.Int64).alias("records"),
+                                          pl.col("bytes").sum().alias("bytes"))
+        if st.seconds is not None:
+            per_s = pl.concat([st.seconds, per_s]).group_by("second").agg(
+                pl.col("records").sum(), pl.col("bytes").sum())
+        per_s = per_s.sort("second")
+        st.seconds = per_s.filter(pl.col("second") > per_s["second"].max() - SECONDS_KEPT)
+
+    def window(self, st: TableState, table: pa.Table) -> pa.Table:
+        """Records of the ``window_s`` seconds up to this upload's latest record."""
+        end = pc.max(table["ts"]).cast(pa.int64()).as_py()
+        parts = [t for t in (st.recent, table) if t is not None]
+        both = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        ts = both["ts"].cast(pa.int64())
+        mask = pc.and_(pc.greater_equal(ts, end - self.window_ns), pc.less_equal(ts, end))
+        return both.filter(mask)
+
+    def ingest(self, name: str, table: pa.Table, rejected: int = 0) -> list[dict]:
+        """Add one upload's records; returns the new attacks (for alerts)."""
+        st = self.tables.setdefault(name, TableState(name))
+        st.uploads += 1
+        st.rejected_total += rejected
+        if table.num_rows == 0:
+            return []
+        st.records_total += table.num_rows
+        self._aggregate(st, table)
+        end = pc.max(table["ts"]).cast(pa.int64()).as_py()
+        st.latest_ns = end if st.latest_ns is None else max(st.latest_ns, end)
+        win = self.window(st, table)
+        if win.num_rows > self.max_rows:  # keep the latest rows: memory stays bounded
+            win = win.sort_by("ts").slice(win.num_rows - self.max_rows)
+        # The kept window follows the table's latest record; an older upload is analysed in
+        # its own window but does not displace newer records.
+        st.recent = win if end >= st.latest_ns else st.recent
+        if self.analyze is None:
+            return []
+        found = self.analyze(win, name)
+        if isinstance(found, dict):  # an Incident-style {"attacks": [...]} is accepted too
+            found = found.get("attacks", [])
+        return self._merge(st, [dict(a) for a in (found or [])])
+
+    def _merge(self, st: TableState, found: list[dict]) -> list[dict]:
+        new = []
+        for a in found:
+            a_start, a_end = _epoch(a.get("start")), _epoch(a.get("end"))
+            same = None
+            for b in st.attacks:
+                b_start, b_end = _epoch(b.get("start")), _epoch(b.get("end"))
+                if None not in (a_start, a_end, b_start, b_end) and a_start <= b_end + 1 and b_start <= a_end + 1:
+                    same = b
+                    break
+            if same is None:
+                a["table"] = st.name
+                st.attacks.append(a)
+                new.append(a)
+            else:  # the same attack seen in a later window: widen its span, keep the newest figures
+                start = min(_epoch(same["start"]), a_start)
+                end = max(_epoch(same["end"]), a_end)
+                same.update(a)
+                same["start"], same["end"] = iso(int(start * 1e9)), iso(int(end * 1e9))
+        del st.attacks[: max(0, len(st.attacks) - MAX_ATTACKS)]
+        return new
+
+    def status(self) -> dict:
+        """Per table: totals and recent per-second rates; the current attack; recent attacks."""
+        tables = {}
+        current = None
+        attacks = []
+        for name, st in sorted(self.tables.items()):
+            series = []
+            if st.seconds is not None and st.seconds.height:
+                tail = st.seconds.filter(pl.col("second") > st.seconds["second"].max() - SERIES_S)
+                series = [{"t": iso(int(s) * 10**9), "records": int(r), "bytes": int(b)}
+                          for s, r, b in tail.select("second", "records", "bytes").iter_rows()]
+            last = series[-1] if series else None
+            tables[name] = {
+                "records_total": st.records_total,
+                "rejected_total": st.rejected_total,
+                "uploads": st.uploads,
+                "latest": iso(st.latest_ns) if st.latest_ns is not None else None,
+                "records_per_s": last["records"] if last else None,
+                "bytes_per_s": last["bytes"] if last else None,
+                "peak_records_per_s": max((p["records"] for p in series), default=None),
+                "series": series,
+            }
+            latest = st.latest_ns / 1e9 if st.latest_ns is not None else None
+            for a in st.attacks:
+                end = _epoch(a.get("end"))
+                ongoing = latest is not None and end is not None and end >= latest - ONGOING_S
+                a["ongoing"] = ongoing
+                attacks.append(a)
+                if ongoing and (current is None or (a.get("packets") or 0) > (current.get("packets") or 0)):
+                    current = a
+        return {"tables": tables, "attack": current, "attacks": attacks[-20:],
+                "attack_detector": self.analyzer_name if self.analyze else None}
