@@ -1,0 +1,435 @@
+"""Offline IP enrichment, vectorised over the project's (hi, lo) ``uint64`` address halves.
+
+- :func:`asn`: AS number and owner (ip-location-db range table, ``numpy.searchsorted``);
+- :func:`country_whois`: country from ip-location-db's geo-whois-asn-country table;
+- :func:`country_registry`: registered country from RIR allocations via ``iptocc``;
+- :func:`special`: private, loopback, CGNAT, documentation, ... from the IANA registries;
+- :func:`as_class`: hosting / cloud / vpn / isp / education / unknown;
+- :func:`enrich`: all of the above as columns of a table with ``src_ip_hi``/``src_ip_lo``;
+- :func:`data_sources`: what each enrichment was made from, with licences and data dates.
+
+>>> from surgescope import ipaddr
+>>> hi, lo = ipaddr.from_strings(["8.8.8.8", "10.1.2.3"])
+>>> n, org = asn(hi, lo)
+>>> int(n[0]), special(hi, lo).tolist()
+(15169, [None, 'private'])
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import re
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from surgescope import ipaddr
+from surgescope.attribution import geodata
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+U32 = np.uint64(32)
+
+SPECIAL_SOURCE = (
+    "IANA IPv4/IPv6 Special-Purpose Address Registries "
+    "(iana.org/assignments/iana-ipv4-special-registry, iana-ipv6-special-registry), "
+    "multicast and reserved blocks (RFC 5771, RFC 4291, RFC 1112)"
+)
+CLASSES = ("cloud", "hosting", "vpn", "education", "isp", "unknown")
+
+
+# --------------------------------------------------------------------------- range lookups
+
+
+def _as_u64(hi, lo) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(hi, dtype=np.uint64), np.asarray(lo, dtype=np.uint64)
+
+
+def range_index(table: dict[str, np.ndarray], hi, lo) -> np.ndarray:
+    """Index of the range holding each address (``-1`` when none), IPv4 and IPv6 in one call.
+
+    IPv4 uses the ``uint32`` arrays (one ``searchsorted``); IPv6 searches the upper halves and
+    then steps back over the few ranges that share an upper half (sub-/64 ranges are rare).
+    IPv6 indices are offset by the number of IPv4 ranges so one index addresses both.
+    """
+    hi, lo = _as_u64(hi, lo)
+    out = np.full(len(hi), -1, dtype=np.int64)
+    v4 = ipaddr.is_v4(hi, lo)
+    all_v4 = bool(v4.all())
+    q = (lo & np.uint64(0xFFFF_FFFF)).astype(np.uint32) if all_v4 else ipaddr.v4_ints(lo[v4])
+    res4 = _index_v4(table, q)
+    if all_v4:
+        return res4
+    out[v4] = res4
+    v6 = np.flatnonzero(~v4)
+    if len(v6):
+        out[v6] = _index_v6(table, hi[v6], lo[v6])
+    return out
+
+
+BLOCK_TABLE_MIN = 1 << 16
+"""From this many IPv4 lookups on, use (and build once) the per-/24 direct table."""
+
+_BLOCK_TABLES: dict[int, np.ndarray] = {}
+
+
+def _search_v4(start: np.ndarray, end: np.ndarray, q: np.ndarray) -> np.ndarray:
+    i = np.searchsorted(start, q, side="right").astype(np.int64) - 1
+    return np.where((i >= 0) & (q <= end[np.maximum(i, 0)]), i, -1)
+
+
+def block_table(table: dict[str, np.ndarray]) -> np.ndarray:
+    """Range index of every IPv4 /24 (``int32``; -1 none, -2 split between ranges), built once.
+
+    Why: ``searchsorted`` over 400 k ranges costs ~150 ns per random address (5-6 M/s, cache
+    misses at every bisection step, measured by bench/bench_geo.py); one gather from this
+    64 MB table is ~30 ns. Only the 0.01 % of /24s split between ranges are searched.
+    """
+    key = id(table["v4_start"])
+    tab = _BLOCK_TABLES.get(key)
+    if tab is not None:
+        return tab
+    start, end = table["v4_start"], table["v4_end"]
+    first = (start.astype(np.int64) + 255) >> 8          # first /24 wholly inside the range
+    last = ((end.astype(np.int64) + 1) >> 8) - 1         # last /24 wholly inside the range
+    n = np.maximum(last - first + 1, 0)
+    tab = np.full(1 << 24, -1, dtype=np.int32)
+    idx = np.repeat(np.arange(len(start), dtype=np.int32), n)
+    offs = np.arange(int(n.sum()), dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+    tab[np.repeat(first, n) + offs] = idx
+    tab[(start[(start & 0xFF) != 0] >> 8).astype(np.int64)] = -2
+    tab[(end[(end & 0xFF) != 0xFF] >> 8).astype(np.int64)] = -2
+    _BLOCK_TABLES[key] = tab
+    return tab
+
+
+def _index_v4(table: dict[str, np.ndarray], q: np.ndarray) -> np.ndarray:
+    start, end = table["v4_start"], table["v4_end"]
+    if len(q) < BLOCK_TABLE_MIN:
+        return _search_v4(start, end, q)
+    res = block_table(table)[q >> np.uint32(8)].astype(np.int64)
+    split = np.flatnonzero(res == -2)
+    if len(split):
+        res[split] = _search_v4(start, end, q[split])
+    return res
+
+
+def _index_v6(table: dict[str, np.ndarray], qh: np.ndarray, ql: np.ndarray) -> np.ndarray:
+    sh, sl = table["v6_start_hi"], table["v6_start_lo"]
+    eh, el = table["v6_end_hi"], table["v6_end_lo"]
+    i = np.searchsorted(sh, qh, side="right").astype(np.int64) - 1
+    # step back while the candidate starts above the query within the same upper half
+    while True:
+        j = np.maximum(i, 0)
+        back = (i >= 0) & (sh[j] == qh) & (sl[j] > ql)
+        if not back.any():
+            break
+        i = np.where(back, i - 1, i)
+    j = np.maximum(i, 0)
+    inside = (i >= 0) & ((qh < eh[j]) | ((qh == eh[j]) & (ql <= el[j])))
+    return np.where(inside, i + len(table["v4_start"]), -1)
+
+
+def _values(table: dict[str, np.ndarray], idx: np.ndarray, key: str, fill) -> np.ndarray:
+    vals = np.concatenate([table[f"v4_{key}"], table[f"v6_{key}"]])
+    return np.where(idx >= 0, vals[np.maximum(idx, 0)], fill)
+
+
+# --------------------------------------------------------------------------- AS
+
+
+def asn_numbers(hi, lo) -> np.ndarray:
+    """AS number of each address (``uint32``; 0 where the address is in no announced range)."""
+    t = geodata.load("asn")
+    return _values(t, range_index(t, hi, lo), "asn", 0).astype(np.uint32)
+
+
+def as_orgs(numbers: np.ndarray) -> np.ndarray:
+    """Organisation name of each AS number (object array; None for 0 or unknown)."""
+    t = geodata.load("asn")
+    names = np.array(geodata.org_names() + [None], dtype=object)
+    numbers = np.asarray(numbers, dtype=np.uint32)
+    k = np.searchsorted(t["org_asn"], numbers)
+    k = np.minimum(k, len(t["org_asn"]) - 1)
+    found = (t["org_asn"][k] == numbers) & (numbers != 0)
+    return names[np.where(found, t["org_idx"][k], len(names) - 1)]
+
+
+def asn(hi, lo) -> tuple[np.ndarray, np.ndarray]:
+    """(AS number ``uint32`` with 0 for none, organisation name object array) per address."""
+    n = asn_numbers(hi, lo)
+    return n, as_orgs(n)
+
+
+# --------------------------------------------------------------------------- country
+
+
+def _cc_strings(codes: np.ndarray) -> np.ndarray:
+    """``uint16`` two-letter codes -> object array of str (None for 0)."""
+    uniq, inv = np.unique(codes, return_inverse=True)
+    labels = np.array([chr(int(c) >> 8) + chr(int(c) & 0xFF) if c else None for c in uniq], dtype=object)
+    return labels[inv]
+
+
+def country_whois_codes(hi, lo) -> np.ndarray:
+    """Country of each address as a ``uint16`` (two ASCII letters, first in the high byte; 0 = none)."""
+    t = geodata.load("country")
+    return _values(t, range_index(t, hi, lo), "cc", 0).astype(np.uint16)
+
+
+def country_whois(hi, lo) -> np.ndarray:
+    """Country (ISO 3166-1 alpha-2) of each address from geo-whois-asn-country; None if unknown."""
+    return _cc_strings(country_whois_codes(hi, lo))
+
+
+def country_registry(hi, lo) -> np.ndarray:
+    """Registered country from the RIRs' allocation data (``iptocc`` batch API); None if none.
+
+    iptocc takes text, so only the distinct addresses are formatted and looked up.
+    """
+    hi, lo = _as_u64(hi, lo)
+    if len(hi) == 0:
+        return np.array([], dtype=object)
+    pairs = np.stack([hi, lo], axis=1)
+    uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
+    texts = ipaddr.to_strings(uniq[:, 0], uniq[:, 1])
+    import iptocc
+
+    ok = [t for t in texts if t is not None]
+    codes = iter(iptocc.country_code(ok))
+    res = np.array([next(codes) if t is not None else None for t in texts], dtype=object)
+    return res[np.asarray(inv).ravel()]
+
+
+# --------------------------------------------------------------------------- special ranges
+
+
+@cache
+def _special_table() -> list[tuple[int, int, int, int, str]]:
+    """(prefix length in the 128-bit space, hi, lo, mask bits..., category) most general first."""
+    rows = []
+    with open(DATA / "special_ranges.csv", newline="") as f:
+        for r in csv.DictReader(line for line in f if not line.startswith("#")):
+            net = ipaddress.ip_network(r["prefix"])
+            value = int(net.network_address)
+            plen = net.prefixlen
+            if net.version == 4:
+                value |= 0xFFFF_0000_0000
+                plen += 96
+            rows.append((plen, value >> 64, value & 0xFFFF_FFFF_FFFF_FFFF, r["category"]))
+    rows.sort(key=lambda t: t[0])
+    return rows
+
+
+def _mask(plen: int) -> tuple[np.uint64, np.uint64]:
+    m = ((1 << 128) - 1) ^ ((1 << (128 - plen)) - 1)
+    return np.uint64(m >> 64), np.uint64(m & 0xFFFF_FFFF_FFFF_FFFF)
+
+
+def special(hi, lo) -> np.ndarray:
+    """Special-purpose category of each address (object array; None for public unicast).
+
+    Categories: private, loopback, link-local, cgnat, documentation, multicast, benchmarking,
+    reserved (including IPv6 outside 2000::/3 and the unparseable address ``::``).
+    """
+    hi, lo = _as_u64(hi, lo)
+    out = np.full(len(hi), None, dtype=object)
+    v6 = ~ipaddr.is_v4(hi, lo)
+    out[v6 & ((hi >> np.uint64(61)) != np.uint64(1))] = "reserved"
+    for plen, nh, nl, cat in _special_table():
+        mh, ml = _mask(plen)
+        hit = ((hi & mh) == np.uint64(nh)) & ((lo & ml) == np.uint64(nl))
+        out[hit] = cat
+    return out
+
+
+# --------------------------------------------------------------------------- AS classes
+
+
+@cache
+def _class_rules() -> tuple[dict[int, str], list[tuple[str, str]]]:
+    def rows(name):
+        with open(DATA / name, newline="") as f:
+            return list(csv.DictReader(line for line in f if not line.startswith("#")))
+
+    by_asn = {int(r["asn"]): r["class"] for r in rows("as_classes.csv")}
+    rules = [(r["pattern"], r["class"]) for r in rows("as_keywords.csv")]
+    return by_asn, rules
+
+
+def classify_org(asn_number: int, org: str | None) -> tuple[str, str]:
+    """(class, how) for one AS: from as_classes.csv ('listed'), a name rule ('name'), or unknown."""
+    by_asn, rules = _class_rules()
+    if asn_number in by_asn:
+        return by_asn[asn_number], "listed"
+    for pattern, cls in rules:
+        if org and re.search(pattern, org, re.IGNORECASE):
+            return cls, "name"
+    return "unknown", "none"
+
+
+def as_class(numbers: np.ndarray, orgs: np.ndarray | None = None) -> np.ndarray:
+    """Class of each AS number (object array): cloud, hosting, vpn, education, isp or unknown.
+
+    The listed ASes first, then the name rules in order (vectorised with Polars regexes over
+    the distinct AS owners).
+    """
+    numbers = np.asarray(numbers, dtype=np.uint32)
+    uniq, inv = np.unique(numbers, return_inverse=True)
+    by_asn, rules = _class_rules()
+    names = pl.Series(as_orgs(uniq).tolist(), dtype=pl.String).fill_null("")
+    labels = np.array([by_asn.get(int(a)) for a in uniq], dtype=object)
+    for pattern, cls in rules:
+        hit = names.str.contains("(?i)" + pattern).to_numpy()
+        labels = np.where((labels == None) & hit, cls, labels)  # noqa: E711
+    labels = np.where(labels == None, "unknown", labels)  # noqa: E711
+    return labels[np.asarray(inv).ravel()]
+
+
+# --------------------------------------------------------------------------- table enrichment
+
+
+def enrich_addresses(hi, lo) -> pl.DataFrame:
+    """One row per address with every enrichment column (computed once per distinct address)."""
+    hi, lo = _as_u64(hi, lo)
+    df = pl.DataFrame({"ip_hi": hi, "ip_lo": lo}).unique(maintain_order=True)
+    uh, ul = df["ip_hi"].to_numpy(), df["ip_lo"].to_numpy()
+    numbers, orgs = asn(uh, ul)
+    reg = country_registry(uh, ul)
+    who = country_whois(uh, ul)
+    cat = special(uh, ul)
+    cls = as_class(numbers)
+    routed = numbers != 0
+    cat = np.where((cat == None) & ~routed, "unrouted", cat)  # noqa: E711 (object array compare)
+    agree = [None if (a is None or b is None) else a == b for a, b in zip(reg, who, strict=True)]
+    country = np.where(who != None, who, reg)  # noqa: E711
+    # private/reserved space has no country, whatever a range table may say about it
+    nonpublic = (cat != None) & (cat != "unrouted")  # noqa: E711
+    country = np.where(nonpublic, None, country)
+    reg = np.where(nonpublic, None, reg)
+    who = np.where(nonpublic, None, who)
+    return df.with_columns(
+        pl.Series("country", country.tolist(), dtype=pl.String),
+        pl.Series("country_registry", reg.tolist(), dtype=pl.String),
+        pl.Series("country_whois", who.tolist(), dtype=pl.String),
+        pl.Series("countries_agree", agree, dtype=pl.Boolean),
+        pl.Series("asn", np.where(routed, numbers, 0).astype(np.uint32)).replace(0, None),
+        pl.Series("as_org", orgs.tolist(), dtype=pl.String),
+        pl.Series("as_class", np.where(routed, cls, "unknown").tolist(), dtype=pl.String),
+        pl.Series("special", cat.tolist(), dtype=pl.String),
+    )
+
+
+def enrich(table: pa.Table | pl.DataFrame, prefix: str = "src") -> pa.Table | pl.DataFrame:
+    """``table`` with country, country_registry, country_whois, countries_agree, asn, as_org,
+    as_class and special columns for its ``{prefix}_ip_hi``/``{prefix}_ip_lo`` addresses.
+
+    ``country`` is the consensus: the geo-whois-asn-country value (it includes operators'
+    geofeeds, so it follows where a block is used), else the registered country;
+    ``countries_agree`` says whether the two sources agree (null when one has no answer).
+    Returns the same kind of table it was given.
+    """
+    df = table if isinstance(table, pl.DataFrame) else pl.from_arrow(table)
+    assert isinstance(df, pl.DataFrame)
+    h, lcol = f"{prefix}_ip_hi", f"{prefix}_ip_lo"
+    info = enrich_addresses(df[h].to_numpy(), df[lcol].to_numpy()).rename({"ip_hi": h, "ip_lo": lcol})
+    out = df.join(info, on=[h, lcol], how="left", maintain_order="left")
+    return out if isinstance(table, pl.DataFrame) else out.to_arrow()
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def data_sources() -> list[dict]:
+    """Every enrichment's source, licence, attribution and data date, for the report."""
+    meta = geodata.metadata().get("tables", {})
+    out = []
+    for name, what in (("asn", "IP -> AS number and owner"), ("country", "IP -> country (geofeed/WHOIS/AS)")):
+        m = meta.get(name, {})
+        out.append({
+            "name": what, "source": m.get("source", "missing: run `surgescope geo update`"),
+            "url": m.get("url"), "licence": m.get("licence"), "attribution": m.get("attribution"),
+            "data_date": m.get("data_date"),
+        })
+    out.append({
+        "name": "IP -> registered country (RIR allocations)", "source": f"PyPI iptocc {version('iptocc')}",
+        "url": "https://github.com/roniemartinez/IPToCC", "licence": "MIT OR Apache-2.0 (RIR statistics data)",
+        "attribution": "Registry allocation data of AFRINIC, APNIC, ARIN, LACNIC and RIPE NCC via iptocc.",
+        "data_date": f"as packaged in iptocc {version('iptocc')}",
+    })
+    out.append({
+        "name": "special-purpose address ranges", "source": SPECIAL_SOURCE,
+        "url": "https://www.iana.org/assignments/iana-ipv4-special-registry/",
+        "licence": "public registry", "attribution": "IANA", "data_date": "2025 (registry as of RFC 9637/9602)",
+    })
+    out.append({
+        "name": "AS classification (hosting/cloud/vpn/isp/education)",
+        "source": "surgescope data/as_classes.csv (curated list) and data/as_keywords.csv (name rules)",
+        "url": None, "licence": "Apache-2.0 (this project)",
+        "attribution": "curated by the surgescope project; heuristic, not exhaustive", "data_date": "2026-11",
+    })
+    return out
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+@cache
+def _v4_range_labels() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per IPv4 AS range: country code (uint16) at its start, AS class, and public flag."""
+    t = geodata.load("asn")
+    hi, lo = ipaddr.from_v4_ints(t["v4_start"])
+    cc = country_whois_codes(hi, lo)
+    cls = as_class(t["v4_asn"])
+    public = special(hi, lo) == None  # noqa: E711
+    return cc, cls, public
+
+
+def sample_addresses(
+    n: int, rng: np.random.Generator, country: str | None = None, as_class: str | None = None
+) -> list[str]:
+    """``n`` public IPv4 addresses from announced ranges of ``country`` and/or ``as_class``.
+
+    For the traffic generators: sources "in Ukraine on residential ISPs" are
+    ``sample_addresses(100, rng, "UA", "isp")`` (``residential`` is accepted for ``isp``).
+    Ranges are drawn uniformly (so many networks appear, not only the largest), then an address
+    uniformly inside the range; every returned address looks up to the asked country and class.
+
+    >>> ips = sample_addresses(3, np.random.default_rng(0), country="UA", as_class="isp")
+    >>> country_whois(*ipaddr.from_strings(ips)).tolist()
+    ['UA', 'UA', 'UA']
+    """
+    if as_class == "residential":
+        as_class = "isp"
+    if as_class is not None and as_class not in CLASSES:
+        raise ValueError(f"unknown AS class {as_class!r} (one of {', '.join(CLASSES)})")
+    cc, cls, public = _v4_range_labels()
+    ok = public.copy()
+    if country is not None:
+        c = country.upper()
+        if len(c) != 2:
+            raise ValueError(f"country must be a two-letter code, not {country!r}")
+        ok &= cc == np.uint16((ord(c[0]) << 8) | ord(c[1]))
+    if as_class is not None:
+        ok &= cls == as_class
+    candidates = np.flatnonzero(ok)
+    if len(candidates) == 0:
+        raise ValueError(f"no announced ranges for country={country!r}, as_class={as_class!r}")
+    t = geodata.load("asn")
+    out = np.zeros(0, dtype=np.uint32)
+    for _ in range(20):  # a range's tail may lie in another country: draw again for those
+        k = rng.choice(candidates, size=max(2 * (n - len(out)), 8))
+        span = t["v4_end"][k].astype(np.int64) - t["v4_start"][k].astype(np.int64) + 1
+        v4 = (t["v4_start"][k] + (rng.random(len(k)) * span).astype(np.int64)).astype(np.uint32)
+        hi, lo = ipaddr.from_v4_ints(v4)
+        good = special(hi, lo) == None  # noqa: E711
+        if country is not None:
+            good &= country_whois(hi, lo) == country.upper()
+        out = np.concatenate([out, v4[good]])[:n]
+        if len(out) >= n:
+            break
+    return ipaddr.v4_strings(out).to_list()

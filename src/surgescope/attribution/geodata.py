@@ -1,0 +1,315 @@
+"""The shipped range tables (IP -> AS number and owner, IP -> country) and how they are rebuilt.
+
+Sources (fetched with the ordinary npm client, no Node code runs: ``npm pack`` only downloads
+the tarball):
+
+- ``@ip-location-db/asn``: IP ranges -> AS number and organisation, merged by ip-location-db
+  from RouteViews, the five RIRs (NRO statistics) and DB-IP's IP-to-ASN Lite; CC BY 4.0.
+- ``@ip-location-db/geo-whois-asn-country``: IP ranges -> country from geofeeds, WHOIS and
+  AS data; the package says CC0-1.0 while its README credits NRO's CC BY 4.0 data, so we give
+  the NRO attribution as well.
+
+The build turns the CSV ranges into compact sorted arrays in one compressed ``.npz`` per
+source (IPv4 starts/ends as ``uint32``, IPv6 as two ``uint64`` halves; adjacent ranges with
+the same value merged; organisation names deduplicated into one string table keyed by ASN;
+countries as two ASCII bytes) and a ``METADATA.json`` with source, licence, attribution and data
+date. :mod:`surgescope.attribution.enrich` looks them up with ``numpy.searchsorted``.
+
+``surgescope geo update`` calls :func:`update`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "geo"
+
+PACKAGES = {
+    "asn": "@ip-location-db/asn",
+    "country": "@ip-location-db/geo-whois-asn-country",
+}
+
+ATTRIBUTION = {
+    "asn": (
+        "AS data: ip-location-db 'asn' table (github.com/sapics/ip-location-db), made from "
+        "RouteViews (routeviews.org, CC BY 4.0), the NRO/RIR statistics (nro.net, CC BY 4.0) and "
+        "the IP to ASN Lite database by DB-IP (db-ip.com, CC BY 4.0). IP Geolocation by DB-IP. "
+        "Converted to range arrays by surgescope (merged adjacent ranges; one organisation name "
+        "per AS, the most frequent)."
+    ),
+    "country": (
+        "Country data: ip-location-db 'geo-whois-asn-country' table "
+        "(github.com/sapics/ip-location-db; package licence CC0-1.0), built from geofeeds, WHOIS "
+        "and AS data including NRO statistics (nro.net, CC BY 4.0). Converted to range arrays by "
+        "surgescope."
+    ),
+}
+LICENCES = {"asn": "CC-BY-4.0", "country": "CC0-1.0 (NRO data within: CC-BY-4.0)"}
+
+U64 = (1 << 64) - 1
+
+
+class GeoDataError(ValueError):
+    """Missing or malformed geo data (a ValueError so the CLI reports it in one line)."""
+
+
+# --------------------------------------------------------------------------- fetching
+
+
+def fetch(workdir: Path) -> dict[str, Path]:
+    """``npm pack`` both packages into ``workdir`` and unpack them; returns name -> package dir."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise GeoDataError("npm is not installed: pass --source-dir with the downloaded tarballs")
+    out = {}
+    for pkg in PACKAGES.values():
+        r = subprocess.run(
+            [npm, "pack", pkg, "--silent", "--pack-destination", str(workdir)],
+            cwd=workdir, capture_output=True, text=True, timeout=600, check=False,
+        )
+        if r.returncode != 0:
+            raise GeoDataError(f"npm pack {pkg} failed: {r.stderr.strip().splitlines()[-1:]}")
+    for name in PACKAGES:
+        out[name] = _unpack(_find_tarball(workdir, name), workdir / name)
+    return out
+
+
+def _find_tarball(d: Path, name: str) -> Path:
+    prefix = {"asn": "ip-location-db-asn-", "country": "ip-location-db-geo-whois-asn-country-"}[name]
+    hits = sorted(d.glob(prefix + "*.tgz"))
+    if not hits:
+        raise GeoDataError(f"{d}: no {prefix}*.tgz")
+    return hits[-1]
+
+
+def _unpack(tgz: Path, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tgz) as tf:
+        tf.extractall(dest, filter="data")  # 'data' filter: no absolute paths, links or devices
+    return dest / "package"
+
+
+def _locate(source_dir: Path) -> dict[str, Path]:
+    """Package dirs from a folder holding the tarballs or their unpacked ``package/`` dirs."""
+    out = {}
+    for name in PACKAGES:
+        csv_name = {"asn": "asn-ipv4-num.csv", "country": "geo-whois-asn-country-ipv4-num.csv"}[name]
+        found = sorted(source_dir.rglob(csv_name))
+        if found:
+            out[name] = found[0].parent
+        else:
+            out[name] = _unpack(_find_tarball(source_dir, name), source_dir / f"_{name}")
+    return out
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _read_rows(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return [r for r in csv.reader(f) if r]
+
+
+def _merge(start: list[int], end: list[int], value: list) -> tuple[list[int], list[int], list]:
+    """Sort by start and join touching ranges with equal values (fewer rows, same answers)."""
+    order = sorted(range(len(start)), key=start.__getitem__)
+    s_out: list[int] = []
+    e_out: list[int] = []
+    v_out: list = []
+    for i in order:
+        if s_out and v_out[-1] == value[i] and e_out[-1] + 1 == start[i]:
+            e_out[-1] = end[i]
+        else:
+            s_out.append(start[i])
+            e_out.append(end[i])
+            v_out.append(value[i])
+    return s_out, e_out, v_out
+
+
+def _split128(xs: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    return (
+        np.array([x >> 64 for x in xs], dtype=np.uint64),
+        np.array([x & U64 for x in xs], dtype=np.uint64),
+    )
+
+
+def _cc_codes(ccs: list[str]) -> np.ndarray:
+    """Two ASCII letters as one ``uint16`` (first letter in the high byte); 0 for none."""
+    return np.array([(ord(c[0]) << 8) | ord(c[1]) if len(c) == 2 else 0 for c in ccs], dtype=np.uint16)
+
+
+def build_asn(pkg: Path, out: Path) -> dict:
+    arrays: dict[str, np.ndarray] = {}
+    org_votes: dict[int, dict[str, int]] = {}
+    counts = {}
+    for fam in ("ipv4", "ipv6"):
+        rows = _read_rows(pkg / f"asn-{fam}-num.csv")
+        counts[f"{fam}_source_rows"] = len(rows)
+        s = [int(r[0]) for r in rows]
+        e = [int(r[1]) for r in rows]
+        a = [int(r[2]) for r in rows]
+        for r in rows:
+            votes = org_votes.setdefault(int(r[2]), {})
+            name = r[3] if len(r) > 3 else ""
+            votes[name] = votes.get(name, 0) + 1
+        s, e, a = _merge(s, e, a)
+        counts[f"{fam}_ranges"] = len(s)
+        if fam == "ipv4":
+            arrays["v4_start"] = np.array(s, dtype=np.uint32)
+            arrays["v4_end"] = np.array(e, dtype=np.uint32)
+            arrays["v4_asn"] = np.array(a, dtype=np.uint32)
+        else:
+            arrays["v6_start_hi"], arrays["v6_start_lo"] = _split128(s)
+            arrays["v6_end_hi"], arrays["v6_end_lo"] = _split128(e)
+            arrays["v6_asn"] = np.array(a, dtype=np.uint32)
+    asns = sorted(org_votes)
+    names = [max(org_votes[n].items(), key=lambda kv: (kv[1], kv[0]))[0] for n in asns]
+    # Names in order of first use by ascending ASN, so org_idx is nearly 0, 1, 2, ... and its
+    # deltas compress to almost nothing.
+    table = list(dict.fromkeys(names))
+    index = {n: i for i, n in enumerate(table)}
+    arrays["org_asn"] = np.array(asns, dtype=np.uint32)
+    arrays["org_idx"] = np.array([index[n] for n in names], dtype=np.uint32)
+    arrays["org_names"] = np.frombuffer("\n".join(table).encode("utf-8"), dtype=np.uint8)
+    counts["asns"] = len(asns)
+    counts["org_names"] = len(table)
+    _save(out / "asn.npz", arrays)
+    return counts
+
+
+def build_country(pkg: Path, out: Path) -> dict:
+    arrays: dict[str, np.ndarray] = {}
+    counts = {}
+    for fam in ("ipv4", "ipv6"):
+        rows = _read_rows(pkg / f"geo-whois-asn-country-{fam}-num.csv")
+        counts[f"{fam}_source_rows"] = len(rows)
+        s, e, c = _merge([int(r[0]) for r in rows], [int(r[1]) for r in rows], [r[2] for r in rows])
+        counts[f"{fam}_ranges"] = len(s)
+        if fam == "ipv4":
+            arrays["v4_start"] = np.array(s, dtype=np.uint32)
+            arrays["v4_end"] = np.array(e, dtype=np.uint32)
+            arrays["v4_cc"] = _cc_codes(c)
+        else:
+            arrays["v6_start_hi"], arrays["v6_start_lo"] = _split128(s)
+            arrays["v6_end_hi"], arrays["v6_end_lo"] = _split128(e)
+            arrays["v6_cc"] = _cc_codes(c)
+    _save(out / "country.npz", arrays)
+    return counts
+
+
+def _encode(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Delta-code sorted starts and store ends as lengths: the same data, half the bytes.
+
+    Unsigned arithmetic wraps, so decoding with a cumulative sum of the same dtype is exact.
+    """
+    out = dict(arrays)
+    for k, a in arrays.items():
+        if k.endswith(("_start", "_start_hi")):
+            out[k] = np.diff(a, prepend=a.dtype.type(0))
+        elif k.endswith(("_end", "_end_hi")):
+            out[k] = a - arrays[k.replace("_end", "_start")]
+        elif k == "org_idx":
+            out[k] = np.diff(a, prepend=a.dtype.type(0))
+    return out
+
+
+def _decode(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    out = dict(arrays)
+    for k, a in arrays.items():
+        if (k.endswith(("_start", "_start_hi")) or k == "org_idx"):
+            out[k] = np.cumsum(a, dtype=a.dtype)
+    for k in arrays:
+        if k.endswith(("_end", "_end_hi")):
+            out[k] = (arrays[k] + out[k.replace("_end", "_start")]).astype(arrays[k].dtype)
+    return out
+
+
+def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    np.savez_compressed(path, **_encode(arrays))
+
+
+def _version(pkg: Path) -> str:
+    return json.loads((pkg / "package.json").read_text())["version"]
+
+
+def _data_date(version: str) -> str:
+    """ip-location-db versions end in YYYYMMDDHH (e.g. 2.3.2026061719 -> 2026-06-17)."""
+    stamp = version.rsplit(".", 1)[-1]
+    try:
+        return datetime.strptime(stamp[:8], "%Y%m%d").date().isoformat()
+    except ValueError:
+        return "unknown"
+
+
+def build(packages: dict[str, Path], out: Path = DATA_DIR) -> dict:
+    """Build ``asn.npz``, ``country.npz`` and ``METADATA.json`` in ``out`` from unpacked packages."""
+    out.mkdir(parents=True, exist_ok=True)
+    meta: dict = {"built_at": datetime.now(UTC).isoformat(timespec="seconds"), "tables": {}}
+    for name, builder in (("asn", build_asn), ("country", build_country)):
+        pkg = packages[name]
+        version = _version(pkg)
+        counts = builder(pkg, out)
+        meta["tables"][name] = {
+            "file": f"{name}.npz",
+            "source": f"npm {PACKAGES[name]}@{version}",
+            "url": "https://github.com/sapics/ip-location-db",
+            "licence": LICENCES[name],
+            "attribution": ATTRIBUTION[name],
+            "data_date": _data_date(version),
+            "bytes": (out / f"{name}.npz").stat().st_size,
+            **counts,
+        }
+    (out / "METADATA.json").write_text(json.dumps(meta, indent=2) + "\n")
+    load.cache_clear()
+    metadata.cache_clear()
+    _org_names.cache_clear()
+    return meta
+
+
+def update(source_dir: str | Path | None = None, out: Path = DATA_DIR) -> dict:
+    """Rebuild the shipped tables: fetch with npm (or use ``source_dir``), then :func:`build`."""
+    if source_dir is not None:
+        src = Path(source_dir)
+        if not src.is_dir():
+            raise GeoDataError(f"{src}: not a directory")
+        return build(_locate(src), out)
+    with tempfile.TemporaryDirectory(prefix="surgescope-geo-") as tmp:
+        return build(fetch(Path(tmp)), out)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@cache
+def load(kind: str, data_dir: Path = DATA_DIR) -> dict[str, np.ndarray]:
+    """The arrays of one table (``asn`` or ``country``), loaded once per process."""
+    path = data_dir / f"{kind}.npz"
+    if not path.is_file():
+        raise GeoDataError(f"{path} is missing: run `surgescope geo update`")
+    with np.load(path) as z:
+        return _decode({k: z[k] for k in z.files})
+
+
+@cache
+def metadata(data_dir: Path = DATA_DIR) -> dict:
+    path = data_dir / "METADATA.json"
+    return json.loads(path.read_text()) if path.is_file() else {"tables": {}}
+
+
+def org_names(data_dir: Path = DATA_DIR) -> list[str]:
+    return _org_names(data_dir)
+
+
+@cache
+def _org_names(data_dir: Path) -> list[str]:
+    return bytes(load("asn", data_dir)["org_names"]).decode("utf-8").split("\n")
