@@ -1,0 +1,242 @@
+"""The live service over a real socket: uvicorn on 127.0.0.1 in a thread, httpx against it.
+
+The outage check replays the 10 March 2025 X outage reconstructed from the Downdetector figures
+published in the press (../shared/press/002_*.txt, US Eastern = UTC-4 that day):
+about 20,608 reports at 6:00, 720 at 6:17, quiet until about 9:30, 41,143 at 10:02, 1,361 at
+10:32, 4,670 at 11:02, 36,064 at 13:02, 3,455 at 13:32 and 19,446 at 14:02, dropping back
+after. Minutes between published figures are linear interpolation; the quiet level outside
+the outage is not published and is held at QUIET reports per minute (an assumption that
+changes no published figure). The truth the test checks is the published one: four waves
+peaking at those four figures and times.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+
+from surgescope.service import create_app
+
+QUIET = 50
+ET = timedelta(hours=-4)  # EDT on 10 March 2025 (DST began on 9 March)
+
+# (Eastern time, reports) published in the press; None marks the unpublished quiet level.
+PUBLISHED = [
+    ("00:00", None), ("05:45", None), ("06:00", 20608), ("06:17", 720), ("09:30", None),
+    ("10:02", 41143), ("10:32", 1361), ("11:02", 4670), ("13:02", 36064), ("13:32", 3455),
+    ("14:02", 19446), ("14:32", None), ("16:00", None),
+]
+PEAKS = [("06:00", 20608), ("10:02", 41143), ("13:02", 36064), ("14:02", 19446)]
+
+
+def utc(hhmm: str) -> datetime:
+    h, m = map(int, hhmm.split(":"))
+    return datetime(2025, 3, 10, h, m, tzinfo=UTC) - ET
+
+
+def reconstructed(until: str = "16:00", service: str = "x") -> list[dict]:
+    """Per-minute count records from the published figures (see the module docstring)."""
+    xs = np.array([utc(t).timestamp() for t, _ in PUBLISHED])
+    ys = np.array([QUIET if v is None else v for _, v in PUBLISHED], dtype=float)
+    minutes = np.arange(xs[0], utc(until).timestamp() + 1, 60)
+    counts = np.rint(np.interp(minutes, xs, ys)).astype(int)
+    return [{"time": datetime.fromtimestamp(m, UTC).isoformat(), "count": int(c),
+             "service": service, "region": "US"} for m, c in zip(minutes, counts, strict=True)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """uvicorn serving an app on 127.0.0.1:<free port> in a background thread."""
+
+    def __init__(self, app):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        for _ in range(200):  # up to 10 s
+            if self.server.started:
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live() -> Iterator[LiveServer]:
+    with LiveServer(create_app()) as server:
+        yield server
+
+
+@pytest.fixture
+def client(live: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live.url, timeout=30) as c:
+        yield c
+
+
+def metric(client: httpx.Client, name: str) -> float:
+    text = client.get("/metrics").text
+    m = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert m, f"{name} not in /metrics"
+    return float(m.group(1))
+
+
+def et(iso_text: str) -> str:
+    """HH:MM Eastern of an ISO UTC time from the service."""
+    return (datetime.fromisoformat(iso_text) + ET).strftime("%H:%M")
+
+
+def test_reconstructed_surge_is_an_outage_with_the_published_waves(client: httpx.Client) -> None:
+    before = metric(client, "surgescope_reports_received_total")
+    # Up to 14:10 Eastern: the fourth wave is under way.
+    part = reconstructed(until="14:10")
+    r = client.post("/v1/reports", json=part)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"accepted": len(part), "rejected": 0, "rejections": []}
+    st = client.get("/v1/status").json()
+    (x,) = st["services"]
+    assert x["service"] == "x" and x["outage"] is True and st["outage"] is True
+    assert x["rate_per_min"] > 10 * x["baseline_per_min"]
+    assert [(et(w["peak_at"]), w["peak"]) for w in x["waves"]] == PEAKS
+    assert x["waves"][-1]["end"] is None  # the fourth wave is still open
+
+    # The rest of the day: the outage is over, four waves, each closed.
+    rest = [r for r in reconstructed() if r["time"] > part[-1]["time"]]
+    assert client.post("/v1/reports", json=rest).status_code == 200
+    st = client.get("/v1/status").json()
+    (x,) = st["services"]
+    assert x["outage"] is False
+    assert [(et(w["peak_at"]), w["peak"]) for w in x["waves"]] == PEAKS
+    assert all(w["end"] is not None and w["start"] < w["peak_at"] <= w["end"] for w in x["waves"])
+    # Real troughs keep the waves apart: the first ends before 09:30, the second starts after.
+    assert et(x["waves"][0]["end"]) < "09:30" < et(x["waves"][1]["start"])
+    assert x["reports_total"] == sum(r["count"] for r in reconstructed())
+    assert x["by_region"] == [{"region": "US", "reports": x["reports_total"]}]
+
+    alerts = client.get("/v1/alerts").json()["alerts"]
+    starts = [a for a in alerts if a["type"] == "outage-start"]
+    ends = [a for a in alerts if a["type"] == "outage-end"]
+    assert len(starts) == 4 and len(ends) == 4
+    assert metric(client, "surgescope_alerts_fired_total") == 8
+    assert metric(client, "surgescope_reports_received_total") - before == x["reports_total"]
+
+
+def test_late_data_gives_the_same_waves_as_in_order(client: httpx.Client) -> None:
+    day = reconstructed(service="late")
+    half = len(day) // 2
+    # The second half of the day arrives before the first: the service rewinds and rescores.
+    assert client.post("/v1/reports", json=day[half:]).status_code == 200
+    assert client.post("/v1/reports", json=day[:half]).status_code == 200
+    (s,) = client.get("/v1/status").json()["services"]
+    assert [(et(w["peak_at"]), w["peak"]) for w in s["waves"]] == PEAKS
+
+
+def test_single_reports_are_counted_per_minute(client: httpx.Client) -> None:
+    t0 = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
+    reports = [{"time": (t0 + timedelta(seconds=20 * i)).isoformat(), "service": "y",
+                "region": "DE" if i % 3 else "US", "problem": "app"} for i in range(9)]
+    assert client.post("/v1/reports", json=reports).json()["accepted"] == 9
+    (y,) = client.get("/v1/status").json()["services"]
+    # 9 reports, 3 per minute, over 09:00-09:02; the minute of the latest report is still open.
+    assert [p["value"] for p in y["series"]] == [3, 3]
+    assert y["reports_total"] == 9
+    assert {r["region"]: r["reports"] for r in y["by_region"]} == {"DE": 6, "US": 3}
+    assert y["by_problem"] == [{"problem": "app", "reports": 9}]
+
+
+def test_bad_reports_are_rejected_with_their_index_and_the_rest_kept(client: httpx.Client) -> None:
+    body = [
+        {"time": "2025-03-10T10:00:00Z", "service": "x"},
+        {"time": "not a time", "service": "x"},
+        {"service": "x"},
+        {"time": "2025-03-10T10:00:00Z", "count": -3},
+        {"time": "2025-03-10T10:00:00Z", "count": True},
+        {"time": "2025-03-10T10:00:00Z", "service": ["x"]},
+        "x",
+        {"time": 1741600800, "count": 7, "service": "x"},
+    ]
+    before = metric(client, "surgescope_report_records_rejected_total")
+    r = client.post("/v1/reports", json=body)
+    assert r.status_code == 200
+    j = r.json()
+    assert j["accepted"] == 2 and j["rejected"] == 6
+    assert [x["where"] for x in j["rejections"]] == [1, 2, 3, 4, 5, 6]
+    assert "time" in j["rejections"][0]["reason"] and "count" in j["rejections"][2]["reason"]
+    assert metric(client, "surgescope_report_records_rejected_total") - before == 6
+    (x,) = client.get("/v1/status").json()["services"]
+    assert x["reports_total"] == 8
+
+
+@pytest.mark.parametrize(("path", "content", "ctype", "status"), [
+    ("/v1/reports", b"{not json", "application/json", 400),
+    ("/v1/reports", b"[]", "application/json", 400),
+    ("/v1/reports", b'[{"time": "bad"}]', "application/json", 400),
+    ("/v1/reports", b"\x89PNG", "image/png", 415),
+    ("/v1/traffic", b"", "application/octet-stream", 400),
+    ("/v1/traffic", b"hello world\nthis is no log\n", "text/plain", 400),
+    ("/v1/traffic", b"\x00\xff" * 100, "application/octet-stream", 400),
+    ("/v1/traffic?kind=bogus", b"x", "application/octet-stream", 400),
+    ("/v1/traffic", b"a=b", "application/x-www-form-urlencoded", 415),
+    ("/v1/traffic", b"--zz\r\nbroken", "multipart/form-data; boundary=zz", 400),
+    ("/v1/traffic", b"x", "multipart/form-data", 400),
+])
+def test_bad_input_gets_a_one_line_json_error(client: httpx.Client, path, content, ctype, status) -> None:
+    before = metric(client, "surgescope_uploads_rejected_total")
+    r = client.post(path, content=content, headers={"content-type": ctype})
+    assert r.status_code == status
+    assert r.headers["content-type"] == "application/json"
+    assert "\n" not in r.text and set(r.json()) == {"error"} and r.json()["error"]
+    assert "Traceback" not in r.text
+    assert metric(client, "surgescope_uploads_rejected_total") - before == 1
+
+
+def test_unknown_route_and_method_are_json_errors(client: httpx.Client) -> None:
+    r = client.get("/nope")
+    assert r.status_code == 404 and set(r.json()) == {"error"}
+    r = client.get("/v1/reports")
+    assert r.status_code == 405 and set(r.json()) == {"error"}
+
+
+def test_body_over_the_limit_gets_413_without_reading_it_all() -> None:
+    with LiveServer(create_app(max_body=1000)) as live, httpx.Client(base_url=live.url) as c:
+        r = c.post("/v1/traffic", content=b"x" * 5000)
+        assert r.status_code == 413 and "limit" in r.json()["error"]
+
+        # Chunked (no Content-Length): cut off while streaming.
+        def chunks():
+            for _ in range(10):
+                yield b"y" * 500
+
+        r = c.post("/v1/traffic", content=chunks())
+        assert r.status_code == 413 and "limit" in r.json()["error"]
+
+
+def test_metrics_exposition_counts_requests(client: httpx.Client) -> None:
+    for _ in range(3):
+        assert client.get("/healthz").json()["status"] == "ok"
+    text = client.get("/metrics").text
+    assert 'surgescope_request_duration_seconds_count{path="/healthz",status="200"} 3' in text
+    # Every sample line is "name{labels} value": parseable by a Prometheus scraper.
+    for line in text.splitlines():
+        assert line.startswith("#") or re.fullmatch(r'[a-z_]+(\{[^}]*\})? [0-9.e+-]+', line), line
