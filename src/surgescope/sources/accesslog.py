@@ -1,12 +1,450 @@
-"""Reader stub: to be written (see issue 2). Contract in surgescope.sources."""
+"""HTTP access logs in Apache/nginx text formats -> the ``requests`` table.
 
-from surgescope.sources.base import InputError
+Formats (option ``fmt``):
+
+- ``combined`` — ``%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"`` (Apache's and
+  nginx's default). Extra fields after the user agent are ignored.
+- ``common`` — the same without referer and user agent.
+- ``vhost_combined`` — ``%v:%p`` in front of ``combined``; the virtual host fills ``host``.
+- ``auto`` (default) — any of the three, line by line.
+- ``log_format='...'`` — any nginx ``log_format`` string, compiled to one regular expression;
+  the variables in :data:`NGINX_VARIABLES` fill columns, every other variable is skipped.
+
+Times keep their offset and become UTC (``[17/May/2015:10:05:03 -0700]`` is 17:05:03 UTC).
+Quoted fields may hold backslash-escaped quotes (``\\"``, Apache's escaping), which are
+unescaped; nginx's ``\\xHH`` escapes are left as they are (they are already safe to show).
+
+Bad input is counted, never fatal: a line that does not match the format, has an impossible
+time, or is longer than ``max_line`` bytes (default 64 KiB) is rejected with its 1-based line
+number and the reason. Empty lines are skipped silently. Invalid UTF-8 is decoded with
+U+FFFD replacement characters and the line kept. A user agent cut off before its closing
+quote (as on line 8899 of the Elastic ``apache_logs`` sample) is accepted, running to the end
+of the line, unless ``strict=True``, which rejects it as "unterminated quoted field".
+
+Parsing is vectorised: the file is read in chunks of bytes split at newlines, each chunk
+becomes one Arrow string array without copying line by line, and Polars
+``str.extract_groups`` runs the format's regular expression over the whole chunk.
+
+>>> import tempfile, pathlib
+>>> from surgescope.sources.base import Rejections
+>>> p = pathlib.Path(tempfile.mkdtemp()) / "access.log"
+>>> _ = p.write_text('10.0.0.1 - - [17/May/2015:10:05:03 +0200] "GET /a HTTP/1.1" 200 512 "-" "curl/8"\\n'
+...                  'garbage\\n')
+>>> rej = Rejections()
+>>> t = pa.Table.from_batches(read(p, rej))
+>>> t.column("ts")[0].as_py().isoformat(), t.column("path")[0].as_py(), rej.count, rej.samples[0].where
+('2015-05-17T08:05:03+00:00', '/a', 1, 2)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from surgescope import ipaddr
+from surgescope.schema import REQUESTS
+from surgescope.sources.base import InputError, Rejections, open_binary
+
+#: Lines longer than this (bytes) are rejected as "line too long" and never held whole.
+MAX_LINE_BYTES = 64 * 1024
+
+#: Bytes read per chunk; one chunk of combined lines is ~140 k lines, one record batch.
+CHUNK_BYTES = 32 << 20
+
+# A quoted field's content: anything but a quote, where a backslash escapes the next byte.
+# Lines keep their trailing newline (cheaper than cutting it out), so fields stop at "\n".
+_Q = r'(?:[^"\\\n]|\\.)*'
+_CLF_TIME = "%d/%b/%Y:%H:%M:%S %z"
+_HEAD = r'(?P<ip>\S+) \S+ \S+ \[(?P<ts_clf>[^\]]*)\] "(?P<request>' + _Q + r')" (?P<status>\d{3}|-) (?P<bytes>\d+|-)'
+_REF_UA = r' "(?P<referer>' + _Q + r')" "(?P<ua>' + _Q + r')'
+_VHOST = r"(?P<vhost>[^\s:]+)(?::\d+)? "
+# The fast pass: no escapes, no optional parts. Every capture group and every alternation costs
+# (measured: 7 plain groups 1.6 M lines/s, the escape-aware lenient form 0.4 M lines/s), so
+# the common case gets the simplest regex and only the lines it misses meet the lenient one.
+_FAST_HEAD = r'(?P<ip>\S+) \S+ \S+ \[(?P<ts_clf>[^\]]*)\] "(?P<request>[^"\\\n]*)" (?P<status>\d{3}) (?P<bytes>\d+|-)'
+_FAST_REF_UA = r' "(?P<referer>[^"\\\n]*)" "(?P<ua>[^"\\\n]*)"'
+
+#: Built-in formats: (fast regex used on every line, lenient regex for the lines it misses).
+BUILTIN: dict[str, tuple[str, str | None]] = {
+    "combined": ("^" + _FAST_HEAD + _FAST_REF_UA, "^" + _HEAD + _REF_UA + '(?P<q>"?)'),
+    "common": ("^" + _FAST_HEAD, "^" + _HEAD),
+    "vhost_combined": ("^" + _VHOST + _FAST_HEAD + _FAST_REF_UA, "^" + _VHOST + _HEAD + _REF_UA + '(?P<q>"?)'),
+    "auto": ("^" + _FAST_HEAD + _FAST_REF_UA, "^(?:" + _VHOST + ")?" + _HEAD + "(?:" + _REF_UA + '(?P<q>"?))?'),
+}
+
+#: nginx variables that fill a column of the requests table (others are matched and skipped).
+NGINX_VARIABLES: dict[str, str] = {
+    "remote_addr": "ip",
+    "realip_remote_addr": "ip",
+    "time_local": "ts_clf",
+    "time_iso8601": "ts_iso",
+    "msec": "ts_msec",
+    "request": "request",
+    "request_method": "method",
+    "request_uri": "path",
+    "uri": "path",
+    "server_protocol": "protocol",
+    "status": "status",
+    "body_bytes_sent": "bytes",
+    "bytes_sent": "bytes",
+    "http_referer": "referer",
+    "http_user_agent": "ua",
+    "host": "host",
+    "http_host": "host",
+    "server_name": "host",
+    "request_time": "rtime",
+}
+
+# Shapes of the values of some variables, where "anything up to the next literal" is not
+# enough (a space inside $time_local) or too loose.
+_VAR_SHAPE = {
+    "time_local": r"\d{1,2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}",
+    "status": r"\d{3}|-",
+    "msec": r"\d+(?:\.\d+)?",
+    "request_time": r"\d+(?:\.\d+)?|-",
+}
+
+_SNIFF = re.compile(r'^(?:[^\s:]+(?::\d+)? )?\S+ \S+ \S+ \[[^\]]+\] "')
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A compiled line format: regexes with named groups (see :data:`NGINX_VARIABLES`)."""
+
+    name: str
+    regex: str
+    lenient: str | None = None
+    groups: frozenset[str] = field(default_factory=frozenset)
+
+
+def compile_log_format(log_format: str) -> Spec:
+    """Compile an nginx ``log_format`` string to a :class:`Spec`.
+
+    >>> spec = compile_log_format('$remote_addr [$time_local] "$request" $status $request_time')
+    >>> sorted(spec.groups)
+    ['ip', 'request', 'rtime', 'status', 'ts_clf']
+    """
+    tokens = re.split(r"\$(?:\{(\w+)\}|(\w+))", log_format)
+    # re.split with two groups: literal, braced, bare, literal, braced, bare, ..., literal
+    literals = tokens[0::3]
+    names = [b or c for b, c in zip(tokens[1::3], tokens[2::3], strict=True)]
+    if not names:
+        raise InputError(f"log_format {log_format!r} has no $variables")
+    out, used = ["^", re.escape(literals[0])], set()
+    for i, var in enumerate(names):
+        before, after = literals[i], literals[i + 1]
+        if before.endswith('"') and after.startswith('"'):
+            shape = _Q
+        elif var in _VAR_SHAPE:
+            shape = _VAR_SHAPE[var]
+        elif after:
+            shape = "[^" + re.escape(after[0]) + r"\n]*"
+        else:
+            shape = r"[^\n]*"
+        col = NGINX_VARIABLES.get(var)
+        if col and col not in used:
+            used.add(col)
+            out.append(f"(?P<{col}>{shape})")
+        else:
+            out.append(f"(?:{shape})")
+        out.append(re.escape(after))
+    if "ip" not in used:
+        raise InputError(f"log_format {log_format!r} has no client address ($remote_addr)")
+    if not used & {"ts_clf", "ts_iso", "ts_msec"}:
+        raise InputError(f"log_format {log_format!r} has no time ($time_local, $time_iso8601 or $msec)")
+    return Spec("log_format", "".join(out), None, frozenset(used))
+
+
+def builtin_spec(fmt: str) -> Spec:
+    if fmt not in BUILTIN:
+        raise InputError(f"unknown access-log format {fmt!r} (choose from {', '.join(BUILTIN)} or pass log_format=)")
+    strict, lenient = BUILTIN[fmt]
+    names = set(re.findall(r"\(\?P<(\w+)>", strict + (lenient or "")))
+    return Spec(fmt, strict, lenient, frozenset(names))
 
 
 def sniff(head: bytes) -> bool:
-    return False
+    """Do the first complete, non-empty lines look like CLF/combined (optionally vhost-prefixed)?"""
+    text = head.decode("utf-8", "replace")
+    lines = text.split("\n")
+    if len(head) >= 65536 or not text.endswith("\n"):
+        lines = lines[:-1] or lines  # the last line may be cut by the head's length
+    lines = [ln for ln in lines[:50] if ln.strip()][:10]
+    if not lines or not _SNIFF.match(lines[0]):
+        return False
+    return sum(bool(_SNIFF.match(ln)) for ln in lines) * 2 >= len(lines)
 
 
-def read(path, rejections, **options):
-    raise InputError(f"{path}: the accesslog reader is not written yet")
-    yield
+# --------------------------------------------------------------------------------------------
+# Lines: bytes -> frames of (line number, text), bounded
+
+
+def _lines_frame(data: bytes, first: int) -> pl.DataFrame:
+    """``data`` (whole lines, each ending in ``\n``) -> frame ``n`` (1-based), ``line``.
+
+    One Arrow string array is laid over the chunk with NumPy offsets instead of splitting it in
+    Python (measured on 117 MB: ``str.split`` + ``explode`` 2.3 s, this 0.05 s). Each line
+    keeps its newline (cutting it out would copy the chunk); the regexes stop at it.
+    """
+    buf = np.frombuffer(data, dtype=np.uint8)
+    nl = np.flatnonzero(buf == 10)
+    n = len(nl)
+    offsets = np.empty(n + 1, dtype=np.int64)
+    offsets[0] = 0
+    offsets[1:] = nl + 1
+    nums = pl.Series("n", np.arange(first, first + n, dtype=np.int64))
+    high = np.flatnonzero(buf >= 0x80)
+    if not len(high):  # pure ASCII: valid UTF-8 without checking
+        arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+        return pl.DataFrame([nums, pl.Series("line", arr)])
+    # Only lines with non-ASCII bytes can be invalid UTF-8: check just those, in Python, and
+    # decode the invalid ones with U+FFFD replacement characters.
+    raw = pl.Series("line", pa.LargeBinaryArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data)))
+    bad, fixed = [], []
+    for i in np.unique(np.searchsorted(offsets[1:], high, side="right")).tolist():
+        b = data[offsets[i] : offsets[i + 1]]
+        try:
+            b.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(i)
+            fixed.append(b.decode("utf-8", "replace"))
+    if bad:
+        raw = raw.scatter(bad, b"\n").cast(pl.String).scatter(bad, pl.Series(fixed, dtype=pl.String))
+    return pl.DataFrame([nums, raw.cast(pl.String)])
+
+
+def line_batches(
+    path: str | Path,
+    rejections: Rejections,
+    max_line: int = MAX_LINE_BYTES,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Iterator[pl.DataFrame]:
+    """Frames of (``n``: 1-based line number, ``line``: text without its newline).
+
+    Memory is bounded by ``chunk_bytes`` + ``max_line``: a line longer than ``max_line`` that
+    spans chunks is skipped as it streams by (and rejected as "line too long"), never held.
+    Lines longer than ``max_line`` inside one chunk are returned; callers reject them by length.
+    """
+    with open_binary(path) as f:
+        carry = b""  # start of the unfinished line
+        done = 0  # lines fully consumed so far
+        skipping = False  # inside an over-long line that is already rejected
+        while True:
+            chunk = f.read(chunk_bytes)
+            if not chunk:
+                break
+            if skipping:
+                i = chunk.find(b"\n")
+                if i < 0:
+                    continue
+                chunk, done, skipping = chunk[i + 1 :], done + 1, False
+            last = chunk.rfind(b"\n")
+            if last < 0:
+                carry += chunk
+            else:
+                data, carry = carry + chunk[: last + 1], chunk[last + 1 :]
+                frame = _lines_frame(data, done + 1)
+                done += frame.height
+                yield frame
+            if len(carry) > max_line:
+                rejections.add(done + 1, "line too long", carry[:200])
+                carry, skipping = b"", True
+        if carry and not skipping:
+            yield _lines_frame(carry + b"\n", done + 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing: frame of lines -> requests columns + rejected lines
+
+_STR_COLS = ("ip", "vhost", "request", "method", "path", "protocol", "referer", "ua", "host", "q")
+_REQUEST = r"^(?P<method>[A-Za-z][A-Za-z_-]*) (?P<path>.*?)(?: (?P<protocol>[A-Za-z]+/\d+(?:\.\d+)?))?$"
+_PLAIN_REQUEST = r"^[A-Za-z]+ [^ ]* [A-Za-z]+/[0-9.]+$"
+
+
+def _unescape(e: pl.Expr) -> pl.Expr:
+    return e.str.replace_all(r'\\(["\\])', "$1")
+
+
+def _dash_null(e: pl.Expr) -> pl.Expr:
+    return pl.when(e == "-").then(None).otherwise(e)
+
+
+def _groups(regex: str) -> list[str]:
+    return re.findall(r"\(\?P<(\w+)>", regex)
+
+
+def _extract(lines: pl.DataFrame, regex: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(matched: ``n``, ``line`` and one text column per named group; unmatched: ``n``, ``line``).
+
+    The streaming engine splits the frame into morsels and runs them on every core.
+    """
+    names = _groups(regex)
+    df = (
+        lines.lazy()
+        .with_columns(pl.col("line").str.extract_groups(regex).struct.unnest())
+        .collect(engine="streaming")
+    )
+    ok = df["ip"].is_not_null()
+    everything = bool(ok.all())
+    missing = [pl.lit(None, pl.String).alias(c) for c in _STR_COLS if c not in names]
+    if "q" not in names:
+        missing = [m for m in missing if m.meta.output_name() != "q"] + [pl.lit('"').alias("q")]
+    hit = df if everything else df.filter(ok)
+    hit = hit.with_columns(*missing).select("n", "line", *_STR_COLS, *[c for c in names if c not in _STR_COLS])
+    return hit, df.clear().select("n", "line") if everything else df.filter(~ok).select("n", "line")
+
+
+def _split_requests(df: pl.DataFrame) -> pl.DataFrame:
+    """Fill method/path/protocol from ``request`` ("GET /a HTTP/1.1").
+
+    The plain shape is split with ``str.split_exact`` (20x cheaper than a capturing regex);
+    only odd request lines (spaces in the path, no protocol, TLS bytes) meet the regex. A
+    request line without a method keeps its whole text in ``path``.
+    """
+    need = df["request"].is_not_null() & df["method"].is_null()
+    if not need.any():
+        return df
+    plain = need & df["request"].str.contains(_PLAIN_REQUEST)
+    sp = df["request"].str.split_exact(" ", 2).struct.unnest()
+    df = df.with_columns(
+        method=pl.when(plain).then(sp["field_0"]).otherwise(pl.col("method")),
+        path=pl.when(plain).then(sp["field_1"]).otherwise(pl.col("path")),
+        protocol=pl.when(plain).then(sp["field_2"]).otherwise(pl.col("protocol")),
+    )
+    odd = need & ~plain
+    if odd.any():
+        idx = pl.Series(np.flatnonzero(odd.to_numpy()))
+        req = df["request"].gather(idx)
+        parts = req.str.extract_groups(_REQUEST).struct.unnest()
+        keep = parts["method"].is_null() & (req != "-") & (req != "")
+        df = df.with_columns(
+            df["method"].scatter(idx, parts["method"]),
+            df["path"].scatter(idx, pl.select(pl.when(keep).then(req).otherwise(parts["path"])).to_series()),
+            df["protocol"].scatter(idx, parts["protocol"]),
+        )
+    return df
+
+
+def _convert(raw: pl.DataFrame) -> pl.DataFrame:
+    """Text groups -> typed requests columns (``src_ip`` still text), plus ``n``, ``q``, ``line``."""
+    g = set(raw.columns)
+    ts_parts = []
+    if raw["ts_clf"].is_not_null().any() if "ts_clf" in g else False:
+        ts_parts.append(pl.col("ts_clf").str.to_datetime(_CLF_TIME, strict=False, time_unit="ns"))
+    if "ts_iso" in g:
+        ts_parts.append(pl.col("ts_iso").str.to_datetime(time_unit="ns", time_zone="UTC", strict=False))
+    if "ts_msec" in g:
+        ns = (pl.col("ts_msec").cast(pl.Float64, strict=False) * 1e9).cast(pl.Int64, strict=False)
+        ts_parts.append(ns.cast(pl.Datetime("ns", "UTC")))
+    ts = pl.coalesce(ts_parts) if ts_parts else pl.lit(None, pl.Datetime("ns", "UTC"))
+
+    def num(name: str, dtype: pl.DataType) -> pl.Expr:
+        return pl.col(name).cast(dtype, strict=False) if name in g else pl.lit(None, dtype)
+
+    raw = _split_requests(raw)
+    return raw.lazy().select(
+        "n",
+        ts.alias("ts"),
+        pl.col("ip").alias("src_ip"),
+        _dash_null(pl.col("method")).alias("method"),
+        pl.col("path"),
+        pl.col("protocol"),
+        num("status", pl.Int32()).alias("status"),
+        num("bytes", pl.Int64()).alias("bytes"),
+        _dash_null(pl.col("referer")).alias("referer"),
+        _dash_null(pl.col("ua")).alias("user_agent"),
+        _dash_null(pl.coalesce("vhost", "host")).alias("host"),
+        num("rtime", pl.Float64()).alias("duration_s"),
+        "q",
+        "line",
+    ).collect(engine="streaming")
+
+
+def parse_lines(
+    lines: pl.DataFrame, spec: Spec, strict: bool = False, max_line: int = MAX_LINE_BYTES
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parse one frame of lines -> (accepted requests with ``src_ip`` text, rejected ``n, reason, line``)."""
+    length = lines["line"].str.len_bytes()
+    long = lines.filter(length > max_line)
+    lines = lines.filter(length <= max_line)
+    hit, miss = _extract(lines, spec.regex)
+    if spec.lenient is not None and miss.height:
+        hit2, miss = _extract(miss, spec.lenient)
+        if hit2.height:
+            # Only the lenient regex admits backslash escapes: unescape just its lines.
+            hit2 = hit2.with_columns(_unescape(pl.col(c)) for c in ("request", "path", "referer", "ua"))
+            hit = pl.concat([hit, hit2], how="diagonal_relaxed").sort("n")
+    req = _convert(hit)
+    blank = miss["line"].str.strip_chars().str.len_bytes() == 0
+    bad = pl.col("ts").is_null()
+    rejected = [
+        long.select("n", pl.lit("line too long").alias("reason"), pl.col("line").str.slice(0, 200)),
+        miss.filter(~blank).select("n", pl.lit(f"not a {spec.name} access-log line").alias("reason"), "line"),
+        req.filter(bad).select("n", pl.lit("bad timestamp").alias("reason"), "line"),
+    ]
+    if strict:
+        cut = ~bad & (pl.col("q") == "")
+        rejected.append(req.filter(cut).select("n", pl.lit("unterminated quoted field").alias("reason"), "line"))
+        bad = bad | cut
+    rej = pl.concat(rejected).sort("n").with_columns(pl.col("line").str.strip_chars_end("\r\n"))
+    return req.filter(~bad).drop("n", "q", "line"), rej
+
+
+def to_batch(df: pl.DataFrame) -> pa.RecordBatch:
+    """Requests frame with ``src_ip`` text -> Arrow batch of :data:`REQUESTS` (addresses parsed)."""
+    ip = df["src_ip"]
+    hi, lo = ipaddr.from_strings(ip)
+    ok = ipaddr.valid(hi, lo)
+    v4 = ipaddr.is_v4(hi, lo)
+    text = ip
+    odd = np.flatnonzero(ok & ~v4)
+    if len(odd):
+        # IPv6 (or bracketed) addresses: store the canonical text form.
+        canon = ipaddr.to_strings(hi[odd], lo[odd])
+        text = ip.scatter(odd, pl.Series(canon, dtype=pl.String))
+    cols = {name: df[name].to_arrow() for name in df.columns if name != "src_ip"}
+    cols["src_ip"] = text.to_arrow()
+    cols["src_ip_hi"] = pa.array(hi, type=pa.uint64(), mask=~ok)
+    cols["src_ip_lo"] = pa.array(lo, type=pa.uint64(), mask=~ok)
+    arrays = [cols[f.name].cast(f.type) for f in REQUESTS]
+    return pa.RecordBatch.from_arrays(arrays, schema=REQUESTS)
+
+
+def add_rejections(rejections: Rejections, rej: pl.DataFrame) -> None:
+    """Count every rejected line; keep the first samples with line number, reason, excerpt."""
+    room = max(0, rejections.max_samples - len(rejections.samples))
+    for n, reason, line in rej.head(room).iter_rows():
+        rejections.add(n, reason, line or "")
+    rejections.count += max(0, rej.height - room)
+
+
+def read(
+    path: str | Path,
+    rejections: Rejections,
+    *,
+    fmt: str = "auto",
+    log_format: str | None = None,
+    strict: bool = False,
+    max_line: int = MAX_LINE_BYTES,
+    chunk_bytes: int = CHUNK_BYTES,
+    **_ignored: object,
+) -> Iterator[pa.RecordBatch]:
+    """Stream an access log as :data:`~surgescope.schema.REQUESTS` batches (one per chunk).
+
+    ``fmt``: ``auto`` | ``combined`` | ``common`` | ``vhost_combined``; ``log_format``: an nginx
+    ``log_format`` string (overrides ``fmt``); ``strict``: reject a last quoted field that lacks
+    its closing quote instead of accepting it to the end of the line.
+    """
+    spec = compile_log_format(log_format) if log_format else builtin_spec(fmt)
+    for lines in line_batches(path, rejections, max_line=max_line, chunk_bytes=chunk_bytes):
+        req, rej = parse_lines(lines, spec, strict=strict, max_line=max_line)
+        if rej.height:
+            add_rejections(rejections, rej)
+        if req.height:
+            yield to_batch(req)
