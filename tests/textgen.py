@@ -1,0 +1,87 @@
+"""Small text fixtures in the formats the shared datasets lack: nfdump CSV, Zeek conn.log
+(TSV and JSON lines), crowd-report CSV/JSON lines, and a JSON access log for sniffing.
+
+Each writer takes plain records whose values the tests state by hand, so expected reader
+output is known independently of the readers. Layouts follow the tools' documentation and
+source: nfdump's ``output_csv.c`` (1.6/1.7 header and 1.7.5+ ``-o csv`` header, the
+``Summary`` block), Zeek's ASCII writer (``#separator \\x09`` ... ``#close``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+NFDUMP16_HEADER = (
+    "ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,in,out,sas,das,smk,dmk,dtos,dir,"
+    "nh,nhb,svln,dvln,ismc,odmc,idmc,osmc,mpls1,mpls2,mpls3,mpls4,mpls5,mpls6,mpls7,mpls8,"
+    "mpls9,mpls10,cl,sl,al,ra,eng,exid,tr"
+)
+NFDUMP175_HEADER = "firstSeen,duration,proto,srcAddr,srcPort,dstAddr,dstPort,packets,bytes,flows"
+
+
+def nfdump_line_16(f: dict) -> str:
+    """One nfdump 1.6/1.7 ``-o csv`` record. ``f``: ts, te, td, sa, da, sp, dp, pr, flg, ipkt,
+    ibyt, opkt, obyt (strings or numbers as nfdump prints them)."""
+    tail = (["0", "0", "24", "32", "0", "0", "0.0.0.0", "0.0.0.0", "0", "0"]
+            + ["00:00:00:00:00:00"] * 4 + ["0-0-0"] * 10
+            + ["0.000", "0.000", "0.000", "192.168.1.1", "0/0", "1", "1970-01-01 00:00:00.000"])
+    head = [f["ts"], f["te"], f["td"], f["sa"], f["da"], f["sp"], f["dp"], f["pr"], f["flg"], "0", "0",
+            f["ipkt"], f["ibyt"], f["opkt"], f["obyt"], "1", "2"]
+    return ",".join(str(x) for x in head + tail)
+
+
+def nfdump_csv_16(flows: list[dict], summary: bool = True) -> str:
+    lines = [NFDUMP16_HEADER] + [nfdump_line_16(f) for f in flows]
+    if summary:
+        pk = sum(int(f["ipkt"]) + int(f["opkt"]) for f in flows)
+        by = sum(int(f["ibyt"]) + int(f["obyt"]) for f in flows)
+        lines += ["Summary", "flows,bytes,packets,avg_bps,avg_pps,avg_bpp", f"{len(flows)},{by},{pk},0,0,0"]
+    return "\n".join(lines) + "\n"
+
+
+def nfdump_csv_175(flows: list[dict]) -> str:
+    """nfdump >= 1.7.5 predefined ``-o csv``: %ts,%td,%pr,%sa,%sp,%da,%dp,%pkt,%byt,%fl."""
+    rows = [",".join(str(f[k]) for k in ("ts", "td", "pr", "sa", "sp", "da", "dp", "ipkt", "ibyt")) + ",1"
+            for f in flows]
+    return "\n".join([NFDUMP175_HEADER, *rows]) + "\n"
+
+
+ZEEK_FIELDS = ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "service",
+               "duration", "orig_bytes", "resp_bytes", "conn_state", "local_orig", "local_resp",
+               "missed_bytes", "history", "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes",
+               "tunnel_parents"]
+ZEEK_TYPES = ["time", "string", "addr", "port", "addr", "port", "enum", "string", "interval", "count",
+              "count", "string", "bool", "bool", "count", "string", "count", "count", "count", "count",
+              "set[string]"]
+
+
+def zeek_tsv(conns: list[dict]) -> str:
+    """A conn.log as Zeek's ASCII writer lays it out; missing values print as ``-``."""
+    head = [
+        "#separator \\x09", "#set_separator\t,", "#empty_field\t(empty)", "#unset_field\t-",
+        "#path\tconn", "#open\t2011-11-03-00-19-26",
+        "#fields\t" + "\t".join(ZEEK_FIELDS), "#types\t" + "\t".join(ZEEK_TYPES),
+    ]
+    rows = ["\t".join(str(c.get(k, "-")) for k in ZEEK_FIELDS) for c in conns]
+    return "\n".join(head + rows + ["#close\t2011-11-03-00-19-27"]) + "\n"
+
+
+def zeek_json(conns: list[dict]) -> str:
+    """A conn.log with ``LogAscii::use_json=T``: absent values are absent keys."""
+    return "".join(json.dumps({k: c[k] for k in ZEEK_FIELDS if k in c}) + "\n" for c in conns)
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+def access_log_jsonl(n: int = 3) -> str:
+    """An nginx-style JSON access log (the access-log reader's format, not reports)."""
+    return "".join(
+        json.dumps({"time": f"2025-03-10T14:0{i}:00+00:00", "remote_addr": f"198.51.100.{i}",
+                    "request": "GET / HTTP/1.1", "status": 200, "body_bytes_sent": 512,
+                    "http_user_agent": "curl/8"}) + "\n"
+        for i in range(n)
+    )
