@@ -119,7 +119,7 @@ def test_reconstructed_surge_is_an_outage_with_the_published_waves(client: httpx
     assert x["service"] == "x" and x["outage"] is True and st["outage"] is True
     assert x["rate_per_min"] > 10 * x["baseline_per_min"]
     assert [(et(w["peak_at"]), w["peak"]) for w in x["waves"]] == PEAKS
-    assert x["waves"][-1]["end"] is None  # the fourth wave is still open
+    assert x["waves"][-1]["ongoing"] is True  # the fourth wave is still open
 
     # The rest of the day: the outage is over, four waves, each closed.
     rest = [r for r in reconstructed() if r["time"] > part[-1]["time"]]
@@ -128,7 +128,7 @@ def test_reconstructed_surge_is_an_outage_with_the_published_waves(client: httpx
     (x,) = st["services"]
     assert x["outage"] is False
     assert [(et(w["peak_at"]), w["peak"]) for w in x["waves"]] == PEAKS
-    assert all(w["end"] is not None and w["start"] < w["peak_at"] <= w["end"] for w in x["waves"])
+    assert all(not w["ongoing"] and w["start"] <= w["peak_at"] < w["end"] for w in x["waves"])
     # Real troughs keep the waves apart: the first ends before 09:30, the second starts after.
     assert et(x["waves"][0]["end"]) < "09:30" < et(x["waves"][1]["start"])
     assert x["reports_total"] == sum(r["count"] for r in reconstructed())
@@ -240,3 +240,37 @@ def test_metrics_exposition_counts_requests(client: httpx.Client) -> None:
     # Every sample line is "name{labels} value": parseable by a Prometheus scraper.
     for line in text.splitlines():
         assert line.startswith("#") or re.fullmatch(r'[a-z_]+(\{[^}]*\})? [0-9.e+-]+', line), line
+
+
+def test_reports_as_csv_are_read_by_the_reports_reader(client: httpx.Client) -> None:
+    csv = (
+        "time,service,region,problem\n"
+        "2025-03-10T10:00:05Z,x,US,app\n"
+        "2025-03-10T10:00:40Z,x,GB,login\n"
+        "yesterday,x,US,app\n"
+        "2025-03-10T10:01:10Z,x,US,app\n"
+    )
+    r = client.post("/v1/reports", content=csv, headers={"content-type": "text/csv"})
+    assert r.status_code == 200, r.text
+    j = r.json()
+    assert j["accepted"] == 3 and j["rejected"] == 1
+    assert j["rejections"][0]["where"] == 4  # the 4th line of the file
+    (x,) = client.get("/v1/status").json()["services"]
+    assert x["reports_total"] == 3 and [p["value"] for p in x["series"]] == [2]
+
+
+def test_flow_file_upload_multipart_and_raw(client: httpx.Client, datasets) -> None:
+    path = datasets / "flows" / "cicids2017-improved" / "BENIGN_5000.csv"
+    before = metric(client, "surgescope_records_ingested_total")
+    with path.open("rb") as f:
+        r = client.post("/v1/traffic", files={"file": (path.name, f, "text/csv")}, data={"kind": "flows"})
+    assert r.status_code == 200, r.text
+    j = r.json()
+    # SOURCES.md: 5,000 flows per class file.
+    assert (j["table"], j["format"], j["records"], j["rejected"]) == ("flows", "cicflowmeter", 5000, 0)
+    assert metric(client, "surgescope_records_ingested_total") - before == 5000
+
+    r = client.post("/v1/traffic", content=path.read_bytes())  # raw body, kind sniffed
+    assert r.status_code == 200 and r.json()["records"] == 5000
+    flows = client.get("/v1/status").json()["traffic"]["flows"]
+    assert flows["records_total"] == 10_000 and flows["uploads"] == 2

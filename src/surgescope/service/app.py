@@ -72,18 +72,16 @@ def error(status: int, message: str) -> Response:
 class Service:
     """The state behind the routes: reports, traffic, alerts, metrics, one lock."""
 
-    def __init__(self, make_detector=None, analyze: Analyzer | None = None,
+    def __init__(self, analyze: Analyzer | None = None,
                  window_s: float = 300.0, max_body: int = MAX_BODY, clock=time.time) -> None:
         self.lock = threading.Lock()
         self.metrics = Metrics()
         self.max_body = max_body
-        self.reports = ReportState(make_detector or det.default_detector, clock=clock)
+        self.reports = ReportState(clock=clock)
         self.traffic = TrafficState(analyze, window_s=window_s)
         self.alerts: deque[dict] = deque(maxlen=MAX_ALERTS)
         self._alert_id = 0
         self.started = time.time()
-        probe = self.reports.make_detector()
-        self.detector_name = getattr(probe, "name", type(probe).__name__)
 
     def fire(self, alerts: list[dict]) -> None:
         for a in alerts:
@@ -114,7 +112,7 @@ class Service:
             "version": __version__,
             "now": iso(int(time.time() * 1e9)),
             "report_clock": iso(self.reports.now_minute() * 10**9) if self.reports.now_minute() else None,
-            "detector": self.detector_name,
+            "detector": det.detector_name(),
             "services": services,
             "outage": any(s["outage"] for s in services),
             "traffic": traffic["tables"],
@@ -172,17 +170,16 @@ def _read_reports_file(path: Path, label: str) -> tuple[list, int, list[dict]]:
     return records, inp.rejections.count, samples
 
 
-def create_app(db: str | Path | None = None, make_detector=None, analyze: Analyzer | None = None,
+def create_app(db: str | Path | None = None, analyze: Analyzer | None = None,
                window_s: float = 300.0, max_body: int = MAX_BODY) -> FastAPI:
     """The surgescope service as an ASGI app (``surgescope serve`` runs it with uvicorn).
 
-    ``make_detector`` builds one streaming outage detector per service (default: the
-    project's default); ``analyze(table, table_name)`` finds attacks in a window of traffic
+    Report counts are scored by :mod:`surgescope.service.detector`; ``analyze(table, table_name)`` finds attacks in a window of traffic
     (default: :func:`surgescope.attack.analyze`). ``db`` (or ``$SURGESCOPE_DB``) is reserved
     for a DuckDB file keeping the state across restarts.
     """
     db = db or os.environ.get("SURGESCOPE_DB")
-    svc = Service(make_detector, analyze, window_s=window_s, max_body=max_body)
+    svc = Service(analyze, window_s=window_s, max_body=max_body)
     app = FastAPI(title="surgescope", version=__version__, docs_url=None, redoc_url=None)
     app.state.service = svc
 

@@ -88,7 +88,7 @@ function renderServices(services) {
     const wv = cell(tr, ""), ul = el("ul");
     for (const w of s.waves.slice(-6)) {
       ul.appendChild(el("li", w.start + " peak " + num(w.peak) + " at " + w.peak_at +
-                              (w.end ? " until " + w.end : " (ongoing)")));
+                              (w.ongoing ? " (ongoing)" : " until " + w.end)));
     }
     wv.appendChild(ul);
     cell(tr, s.by_region.slice(0, 3).map(r => r.region + " " + num(r.reports)).join(", "));

@@ -1,12 +1,11 @@
 """Crowd reports in the live service: validation of posted records and per-service minute bins.
 
-Each service keeps its report counts in one-minute bins and its own streaming outage
-detector, fed one complete minute at a time (gaps count as zero reports). The service clock is
-event time: a minute is complete once a report for a later minute has arrived, or once the
-wall clock has passed it while reports are live (the latest report less than an hour old).
-A posted record for a minute the detector has already seen (late data, or a replay of an old
-day) rewinds that service: its detector is rebuilt over the kept minutes, so scores never
-depend on arrival order.
+Each service keeps its report counts in one-minute bins (two days kept; gaps count as zero
+reports) scored by :func:`surgescope.service.detector.score_minutes` whenever they change.
+The service clock is event time: a minute is complete once a report for a later minute has
+arrived, or once the wall clock has passed it while reports are live (the latest report less
+than an hour old). Late data (a record for a minute already scored, or a replay of an old
+day) is rescored with the rest, so scores never depend on arrival order.
 
 >>> recs, rej = parse_records([{"time": "2025-03-10T14:02:00Z", "count": 19446, "service": "x"},
 ...                            {"time": "yesterday"}])
@@ -22,6 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import numpy as np
 
 from surgescope.incident import iso
 from surgescope.service import detector as det
@@ -118,76 +119,57 @@ def parse_records(items: Any) -> tuple[list[Record], list[dict]]:
 
 @dataclass
 class ServiceSeries:
-    """One service's minute bins, detector and scored minutes."""
+    """One service's minute bins and, once scored, its expected counts, scores and waves."""
 
     name: str
     bins: dict[int, int] = field(default_factory=dict)
     regions: Counter = field(default_factory=Counter)
     problems: Counter = field(default_factory=Counter)
     total: int = 0
-    detector: Any = None
-    cursor: int | None = None
-    """Next minute (epoch s) the detector has not seen."""
-    scored: list[tuple[int, int, float]] = field(default_factory=list)
-    """(minute, count, score) of every minute fed to the detector, oldest first."""
-    baseline: float | None = None
+    changed: bool = True
+    until: int | None = None
+    """The first minute not scored (epoch s) at the last scoring."""
+    minutes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    scored: det.Scored | None = None
 
     def add(self, minute: int, count: int, region: str | None, problem: str | None) -> None:
         self.bins[minute] = self.bins.get(minute, 0) + count
         self.total += count
+        self.changed = True
         for counter, key in ((self.regions, region), (self.problems, problem)):
             if key is None:
                 continue
             if key not in counter and len(counter) >= MAX_BREAKDOWN_KEYS:
                 key = "other"
             counter[key] += count
-        if self.cursor is not None and minute < self.cursor:
-            self.rewind()
 
-    def rewind(self) -> None:
-        self.detector, self.cursor, self.scored, self.baseline = None, None, [], None
-
-    def advance(self, until: int, make_detector) -> None:
-        """Feed every complete minute before ``until`` (epoch s) to the detector."""
-        if not self.bins:
+    def refresh(self, until: int) -> None:
+        """Score every complete minute before ``until`` (epoch s), if anything changed."""
+        if not self.changed and until == self.until:
             return
         oldest = until - RETENTION_MIN * 60
         for m in [m for m in self.bins if m < oldest]:
             del self.bins[m]
-        if self.detector is None:
-            self.detector = make_detector()
-            self.cursor = min(self.bins) if self.bins else until
-            self.scored = []
-        m = max(self.cursor, oldest)
-        while m < until:
-            v = self.bins.get(m, 0)
-            s = float(self.detector.score_one(v))
-            self.detector.learn_one(v)
-            self.scored.append((m, v, s))
-            m += 60
-        self.cursor = max(self.cursor, until)
-        if len(self.scored) > RETENTION_MIN:
-            del self.scored[: len(self.scored) - RETENTION_MIN]
-        base = getattr(self.detector, "baseline", None)
-        self.baseline = base() if callable(base) else None
-
-    def waves(self) -> list[dict]:
-        if not self.scored:
-            return []
-        ms, vs, ss = zip(*self.scored, strict=True)
-        return det.segment_waves(list(ms), list(vs), list(ss))
+        self.changed, self.until = False, until
+        first = min(self.bins, default=until)
+        self.minutes = np.arange(first, until, 60, dtype=np.int64)
+        # gaps between reports are minutes with zero reports
+        self.values = np.array([self.bins.get(int(m), 0) for m in self.minutes], dtype=np.float64)
+        self.scored = det.score_minutes(self.minutes * 10**9, self.values) if len(self.minutes) else None
 
 
 class ReportState:
     """Every service's series; not thread-safe by itself (the app holds a lock around it)."""
 
-    def __init__(self, make_detector=det.default_detector, clock=time.time) -> None:
+    def __init__(self, clock=time.time) -> None:
         self.services: dict[str, ServiceSeries] = {}
         self.latest: int | None = None
-        self.make_detector = make_detector
         self.clock = clock
-        self._started: set[tuple[str, int]] = set()
-        self._ended: set[tuple[str, int]] = set()
+        # Alerts fire once per wave: a wave newer than the last one announced. Keys are
+        # monotonic so a wave whose edges move a little as data arrives is not announced twice.
+        self._started: dict[str, str] = {}
+        self._ended: dict[str, str] = {}
 
     def add(self, records: list[Record]) -> list[dict]:
         """Add validated records; returns rejections for services over the limit."""
@@ -196,7 +178,7 @@ class ReportState:
             s = self.services.get(service)
             if s is None:
                 if len(self.services) >= MAX_SERVICES:
-                    bad.append({"where": i, "reason": f"index {i}: more than {MAX_SERVICES} services"})
+                    bad.append({"where": i, "reason": f"record {i}: more than {MAX_SERVICES} services"})
                     continue
                 s = self.services[service] = ServiceSeries(service)
             s.add(minute, count, region, problem)
@@ -204,7 +186,7 @@ class ReportState:
         return bad
 
     def now_minute(self) -> int | None:
-        """The first incomplete minute: after the latest report, or now if reports are live."""
+        """The first incomplete minute: that of the latest report, or now if reports are live."""
         if self.latest is None:
             return None
         wall = int(self.clock() // 60) * 60
@@ -215,23 +197,23 @@ class ReportState:
         if until is None:
             return
         for s in self.services.values():
-            s.advance(until, self.make_detector)
+            s.refresh(until)
 
     def alerts(self) -> list[dict]:
         """Alerts for waves that started or ended since the last call (each fires once)."""
         fired = []
         for s in self.services.values():
-            for w in s.waves():
-                key = (s.name, w["start"])
-                if key not in self._started:
-                    self._started.add(key)
-                    fired.append({"type": "outage-start", "service": s.name, "at": iso(w["start"] * 10**9),
-                                  "message": f"outage of {s.name}: reports well above baseline", "wave": _wave_iso(w)})
-                if w["end"] is not None and key not in self._ended:
-                    self._ended.add(key)
-                    fired.append({"type": "outage-end", "service": s.name, "at": iso(w["end"] * 10**9),
-                                  "message": f"outage of {s.name} ended (peak {w['peak']:g} reports/min)",
-                                  "wave": _wave_iso(w)})
+            for w in s.scored.waves if s.scored else []:
+                if w["start"] > self._started.get(s.name, ""):
+                    self._started[s.name] = w["start"]
+                    fired.append({"type": "outage-start", "service": s.name, "at": w["start"],
+                                  "message": f"outage of {s.name}: reports far above the baseline",
+                                  "wave": w})
+                if not w["ongoing"] and w["start"] > self._ended.get(s.name, ""):
+                    self._ended[s.name] = w["start"]
+                    fired.append({"type": "outage-end", "service": s.name, "at": w["end"],
+                                  "message": f"outage of {s.name} over (peak {w['peak']:g} reports/min "
+                                             f"at {w['peak_at']})", "wave": w})
         return fired
 
     def status(self) -> list[dict]:
@@ -239,30 +221,32 @@ class ReportState:
         self.refresh()
         out = []
         for s in sorted(self.services.values(), key=lambda s: s.name):
-            last = s.scored[-1] if s.scored else None
-            waves = s.waves()
+            sc = s.scored
+            n = len(s.minutes)
+            last = n - 1 if sc is not None and n else None
+            waves = sc.waves if sc is not None else []
+            tail = range(max(0, n - SERIES_MIN), n) if sc is not None else range(0)
             out.append({
                 "service": s.name,
-                "minute": iso(last[0] * 10**9) if last else None,
-                "rate_per_min": last[1] if last else None,
-                "baseline_per_min": None if s.baseline is None else round(s.baseline, 2),
-                "score": round(last[2], 4) if last else None,
-                "outage": bool(waves and waves[-1]["end"] is None),
+                "minute": iso(int(s.minutes[last]) * 10**9) if last is not None else None,
+                "rate_per_min": _num(s.values[last]) if last is not None else None,
+                "baseline_per_min": _num(sc.expected[last], 2) if last is not None else None,
+                "score": _num(sc.score[last], 4) if last is not None else None,
+                "outage": bool(waves and waves[-1]["ongoing"]),
                 "reports_total": s.total,
-                "waves": [_wave_iso(w) for w in waves],
+                "waves": waves,
                 "by_region": [{"region": k, "reports": v} for k, v in s.regions.most_common(10)],
                 "by_problem": [{"problem": k, "reports": v} for k, v in s.problems.most_common(10)],
-                "series": [{"t": iso(m * 10**9), "value": v, "score": round(sc, 4)}
-                           for m, v, sc in s.scored[-SERIES_MIN:]],
+                "series": [{"t": iso(int(s.minutes[i]) * 10**9), "value": _num(s.values[i]),
+                            "expected": _num(sc.expected[i], 2), "score": _num(sc.score[i], 4)}
+                           for i in tail],
             })
         return out
 
 
-def _wave_iso(w: dict) -> dict:
-    return {
-        "start": iso(w["start"] * 10**9),
-        "peak_at": iso(w["peak_at"] * 10**9),
-        "peak": w["peak"],
-        "end": None if w["end"] is None else iso(w["end"] * 10**9),
-        "direction": w["direction"],
-    }
+def _num(v: float, digits: int = 0) -> float | int | None:
+    """A JSON-safe number: None for NaN, int when whole."""
+    v = float(v)
+    if not math.isfinite(v):
+        return None
+    return int(v) if digits == 0 and v.is_integer() else round(v, digits or 6)
