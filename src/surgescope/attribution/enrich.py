@@ -397,7 +397,8 @@ def sample_addresses(
     For the traffic generators: sources "in Ukraine on residential ISPs" are
     ``sample_addresses(100, rng, "UA", "isp")`` (``residential`` is accepted for ``isp``).
     Ranges are drawn uniformly (so many networks appear, not only the largest), then an address
-    uniformly inside the range; every returned address looks up to the asked country and class.
+    uniformly inside the range; every returned address looks up to the asked country (in both
+    country sources) and class.
 
     >>> ips = sample_addresses(3, np.random.default_rng(0), country="UA", as_class="isp")
     >>> country_whois(*ipaddr.from_strings(ips)).tolist()
@@ -428,7 +429,8 @@ def sample_addresses(
         hi, lo = ipaddr.from_v4_ints(v4)
         good = special(hi, lo) == None  # noqa: E711
         if country is not None:
-            good &= country_whois(hi, lo) == country.upper()
+            # both country sources must say so, so the generated sources are unambiguous
+            good &= (country_whois(hi, lo) == country.upper()) & (country_registry(hi, lo) == country.upper())
         out = np.concatenate([out, v4[good]])[:n]
         if len(out) >= n:
             break

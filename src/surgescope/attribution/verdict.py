@@ -1,0 +1,266 @@
+"""The attribution verdict: where the attacking addresses are, and how far that can be trusted.
+
+:func:`attribute` gives the ``attribution`` section of report-v1 from the attacks and the
+traffic tables. The confidence is the probability we are prepared to put on "the attacker is
+in the country where most sources are located". It is built from the evidence, not from how
+concentrated the countries look:
+
+- rewritten (private/testbed/NAT) sources: 0 — nothing can be attributed;
+- forged (spoofed) sources: 0.02 — the country breakdown is meaningless;
+- reflected traffic: 0.03 — the sources are abused servers, the attacker never appears;
+- otherwise ``0.7 x (0.4 + 0.6 x top-country share) x (1 - 0.6 x hosting/cloud/VPN share)
+  x (0.6 + 0.4 x agreement of the two country sources)``. The 0.7 ceiling is there because
+  even a direct flood from residential addresses in one country usually comes from
+  compromised devices controlled from elsewhere.
+
+Example (a direct flood from three residential addresses in one country)::
+
+    >>> import numpy as np
+    >>> from surgescope.attribution.enrich import sample_addresses
+    >>> from surgescope.simulate.packets import Phase, generate
+    >>> ips = sample_addresses(3, np.random.default_rng(1), country="DE", as_class="isp")
+    >>> t = generate([Phase("udp-flood", duration=2, rate=300, sources=ips)], seed=1)
+    >>> a = attribute(None, [t])
+    >>> a["by_country"][0]["country"], a["confidence"] > 0.5
+    ('DE', True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from surgescope import ipaddr
+from surgescope.attribution import enrich as geo
+from surgescope.attribution import evidence as ev
+
+CEILING = 0.7
+SPOOFED_CONFIDENCE = 0.02
+REFLECTED_CONFIDENCE = 0.03
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}" if x >= 0.01 or x == 0 else "<1%"
+
+
+def by_country(sources: pl.DataFrame, top: int = 20) -> list[dict]:
+    """Countries with their share of located sources, traffic share and source agreement."""
+    s = sources.filter(pl.col("country").is_not_null())
+    if s.height == 0:
+        return []
+    total_r = max(int(s["records"].sum()), 1)
+    g = s.group_by("country").agg(
+        pl.len().alias("sources"), pl.col("records").sum(),
+        pl.col("countries_agree").drop_nulls().mean().alias("agreement"),
+        pl.col("country_registry").drop_nulls().mode().first().alias("registry_country"),
+    ).sort(["sources", "country"], descending=[True, False]).head(top)
+    return [
+        {"country": r["country"], "share": round(r["sources"] / s.height, 4), "sources": r["sources"],
+         "traffic_share": round(r["records"] / total_r, 4),
+         "sources_agree": None if r["agreement"] is None else round(r["agreement"], 4)}
+        for r in g.iter_rows(named=True)
+    ]
+
+
+def by_asn(sources: pl.DataFrame, top: int = 20) -> list[dict]:
+    """Networks with their share of routed sources, owner and class."""
+    s = sources.filter(pl.col("asn").is_not_null())
+    if s.height == 0:
+        return []
+    total_r = max(int(s["records"].sum()), 1)
+    g = s.group_by("asn").agg(
+        pl.col("as_org").first(), pl.col("as_class").first(), pl.len().alias("sources"), pl.col("records").sum(),
+    ).sort(["sources", "asn"], descending=[True, False]).head(top)
+    return [
+        {"asn": int(r["asn"]), "as_org": r["as_org"], "as_class": r["as_class"],
+         "share": round(r["sources"] / s.height, 4), "sources": r["sources"],
+         "traffic_share": round(r["records"] / total_r, 4)}
+        for r in g.iter_rows(named=True)
+    ]
+
+
+def enrich_top_sources(attacks: Sequence[dict]) -> None:
+    """Fill country, asn and as_org of every ``attacks[].top_sources[]`` entry (in place)."""
+    for a in attacks:
+        tops = a.get("top_sources") or []
+        ips = [t.get("ip") for t in tops]
+        if not ips:
+            continue
+        hi, lo = ipaddr.from_strings(ips)
+        info = geo.enrich_addresses(hi, lo)
+        lookup = {(h, lo_): r for h, lo_, r in zip(info["ip_hi"], info["ip_lo"], info.iter_rows(named=True), strict=True)}
+        for t, h, lo_ in zip(tops, hi.tolist(), lo.tolist(), strict=True):
+            r = lookup.get((h, lo_))
+            if r is None or not ipaddr.valid(np.array([h]), np.array([lo_]))[0]:
+                continue
+            t["country"] = r["country"]
+            t["asn"] = None if r["asn"] is None else int(r["asn"])
+            t["as_org"] = r["as_org"]
+
+
+def _data_age_caveat(traffic: ev.Traffic) -> str | None:
+    if traffic.rows.height == 0:
+        return None
+    meta = geo.geodata.metadata().get("tables", {}).get("asn", {})
+    try:
+        data_day = date.fromisoformat(meta.get("data_date", ""))
+    except ValueError:
+        return None
+    seen = traffic.rows["ts"].min()
+    if seen is None:
+        return None
+    years = abs((data_day - seen.date()).days) / 365.25
+    if years < 1:
+        return None
+    return (f"The traffic is from {seen.date().isoformat()} but the address data is from {data_day.isoformat()} "
+            f"({years:.1f} years apart): blocks change hands, so some locations and owners may be out of date.")
+
+
+def _confidence(rew: dict, spoof: dict, refl: dict, disp: dict, infra: dict, n: int) -> float:
+    if n == 0 or rew["rewritten"]:
+        return 0.0
+    if spoof["suspected"]:
+        return SPOOFED_CONFIDENCE
+    if refl["reflected"]:
+        return REFLECTED_CONFIDENCE
+    agreement = disp.get("agreement")
+    agreement = 1.0 if agreement is None else agreement
+    c = CEILING * (0.4 + 0.6 * disp["top_country_share"]) * (1 - 0.6 * infra["share"]) * (0.6 + 0.4 * agreement)
+    return round(float(c), 3)
+
+
+def _top_list(countries: list[dict], k: int = 3) -> str:
+    return ", ".join(f"{c['country']} {_pct(c['share'])}" for c in countries[:k]) or "none located"
+
+
+def attribute(
+    attacks: Sequence[dict] | None,
+    tables: Iterable[pa.Table | pl.DataFrame],
+    anonymisers: Iterable[str] | None = None,
+    top: int = 20,
+) -> dict:
+    """The ``attribution`` section of report-v1 from attacks and traffic tables.
+
+    ``attacks`` as found by the attack analysis: ``None`` means it was not run, so all inbound
+    traffic is judged as the attack; an empty list means it ran and found nothing, so the
+    tables describe the clients seen and the verdict says no attack was found. Each attack's
+    ``top_sources[]`` gets country, asn and as_org filled in place.
+    ``anonymisers``: optional lines of addresses/CIDRs of Tor or VPN exits.
+    """
+    if attacks:
+        enrich_top_sources(attacks)
+    traffic = ev.collect(tables, attacks)
+    s = traffic.sources
+    refl = ev.reflection(traffic, attacks)
+    spoof = ev.spoofing(traffic, reflected=refl["reflected"])
+    disp = ev.dispersion(traffic)
+    infra = ev.infrastructure(traffic, anonymisers)
+    rew = ev.rewriting(traffic)
+    countries = by_country(s, top)
+    asns = by_asn(s, top)
+    no_attack = attacks is not None and len(attacks) == 0
+    n = s.height
+    conf = 0.0 if no_attack else _confidence(rew, spoof, refl, disp, infra, n)
+
+    caveats = [
+        "An address's country is where its block is registered or announced, not where a person sits; "
+        "attackers send through compromised devices, rented servers, proxies and VPNs."
+    ]
+    if disp.get("agreement") is not None and disp["agreement"] < 0.97:
+        caveats.append(f"The two country sources disagree for {_pct(1 - disp['agreement'])} of sources; "
+                       "each country row shows how far they agree.")
+    if infra.get("share", 0) >= 0.2:
+        caveats.append(f"{_pct(infra['share'])} of sources are in hosting, cloud or VPN networks: rented machines "
+                       "whose location says where the server is, not who rents it.")
+    if infra.get("anonymiser_share", 0) > 0:
+        caveats.append(f"{_pct(infra['anonymiser_share'])} of sources are known anonymiser exits.")
+    if disp["countries"] >= 10 and disp.get("normalised_entropy", 0) >= 0.5:
+        caveats.append(f"Sources are spread over {disp['countries']} countries and {disp['asns']} networks, "
+                       "like a botnet of compromised devices: their locations say where the infected devices are, "
+                       "not where the operator is.")
+    if refl["reflected"]:
+        caveats.append("Reflected traffic: the sources are servers that answered requests forged in the victim's "
+                       "name; the attacker's own address is not in this traffic.")
+    if spoof["suspected"]:
+        caveats.append("Forged source addresses (" + "; ".join(spoof["reasons"]) + "): their countries are meaningless.")
+    if rew["rewritten"]:
+        caveats.append("Private, testbed or NAT addresses: the addresses were rewritten before capture.")
+    age = _data_age_caveat(traffic)
+    if age:
+        caveats.append(age)
+
+    verdict = _verdict_text(no_attack, traffic, countries, asns, refl, spoof, disp, infra, rew, conf)
+    figures = []
+    for kind, part in (("reflection", refl), ("spoofing", spoof), ("dispersion", disp),
+                       ("infrastructure", infra), ("rewriting", rew)):
+        figures += [{"kind": kind, **f} for f in part.get("figures", [])]
+    return {
+        "by_country": countries,
+        "by_asn": asns,
+        "sources": n,
+        "reflected": bool(refl["reflected"]),
+        "reflected_services": refl["services"],
+        "spoofing_suspected": bool(spoof["suspected"]),
+        "rewritten": bool(rew["rewritten"]),
+        "confidence": conf,
+        "verdict": verdict,
+        "caveats": caveats,
+        "evidence": figures,
+        "country_agreement": disp.get("agreement"),
+        "data_sources": geo.data_sources(),
+    }
+
+
+def _verdict_text(no_attack, traffic, countries, asns, refl, spoof, disp, infra, rew, conf) -> str:
+    n = traffic.sources.height
+    unit = "clients" if no_attack else "sources"
+    if n == 0:
+        return "No traffic with source addresses was given, so nothing can be located or attributed."
+    if no_attack:
+        top_as = f"; the largest network is AS{asns[0]['asn']} ({asns[0]['as_org']}, {_pct(asns[0]['share'])})" if asns else ""
+        return (f"No attack was found in this traffic. The tables describe the {n:,} {unit} seen: "
+                f"{disp['countries']} countries ({_top_list(countries)}){top_as}. "
+                "There is no attacker to attribute, so the confidence is 0.")
+    if rew["rewritten"]:
+        ex = ", ".join(rew["examples"]) or "private addresses"
+        return (f"The attack's traffic comes from {rew['sources']} private or testbed address(es) ({ex}). "
+                "These addresses were rewritten (by NAT, or by the testbed that recorded the capture) and "
+                "point at no network on the Internet, so nothing can be attributed from this capture: not a "
+                "country, not a network, not an actor. Confidence 0.")
+    if spoof["suspected"]:
+        return (f"The {n:,} source addresses are forged (" + "; ".join(spoof["reasons"]) + "). They fall in "
+                f"{disp['countries']} countries ({_top_list(countries)}), but that country breakdown is meaningless: "
+                "it shows where random numbers land in the address space, not where the attacker is. Only the "
+                "upstream networks' flow records (traceback) could find the real origin. "
+                f"Confidence {conf:.2f}.")
+    if refl["reflected"]:
+        names = ", ".join(ev.service_name(v, refl.get("tcp_port")) + ("" if v == "tcp-reflection" else " servers")
+                          for v in refl["services"])
+        udp = [ev.service_name(v) for v in refl["services"] if v != "tcp-reflection"]
+        kinds = ([f"{', '.join(udp)} reflection/amplification"] if udp else []) + (
+            ["TCP SYN-ACK reflection"] if "tcp-reflection" in refl["services"] else [])
+        kind = " and ".join(kinds)
+        return (f"This is {kind}: the {n:,} sources are {names} that answered requests forged with the "
+                f"victim's address. Their locations ({_top_list(countries)}) say where the abused reflectors are, "
+                "not where the attacker is; the attacker's own address never appears in this traffic. "
+                f"Confidence {conf:.2f}.")
+    top = countries[0] if countries else None
+    k = disp["countries"]
+    parts = [f"The attack came directly from {n:,} address{'es' if n != 1 else ''} in {k} countr{'ies' if k != 1 else 'y'} ({_top_list(countries)})"]
+    if asns:
+        parts.append(f" and {disp['asns']} network{'s' if disp['asns'] != 1 else ''}, the largest AS{asns[0]['asn']} ({asns[0]['as_org']})")
+    parts.append(". ")
+    if disp.get("agreement") is not None:
+        parts.append(f"The two country sources agree for {_pct(disp['agreement'])} of them. ")
+    parts.append(f"{_pct(infra.get('share', 0))} are in hosting, cloud or VPN networks. ")
+    if disp["countries"] >= 10 and disp.get("normalised_entropy", 0) >= 0.5:
+        parts.append("The spread looks like a botnet of compromised devices, whose locations are the victims' "
+                     "not the operator's. ")
+    where = top["country"] if top else "no country"
+    parts.append(f"Confidence that the attacker is in {where} (the top country): {conf:.2f} — the addresses locate the sending "
+                 "machines, not the people controlling them.")
+    return "".join(parts)
