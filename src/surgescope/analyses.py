@@ -18,6 +18,31 @@ Tables = list[tuple[Input, pa.Table]]
 
 def outage(incident: Incident, tables: Tables) -> None:
     """Outage waves from report counts (surges) and from request counts (drops)."""
+    from surgescope.outage import analyze_reports, analyze_requests
+
+    waves: list[dict] = []
+    by_region: list[dict] = []
+    by_problem: list[dict] = []
+    series: list[dict] = []
+    for inp, table in tables:
+        kind = getattr(inp, "table", None)
+        if kind not in ("reports", "requests") or table.num_rows == 0:
+            continue
+        section = analyze_reports(table) if kind == "reports" else analyze_requests(table)
+        for w in section["waves"]:
+            waves.append({**w, "source": str(getattr(inp, "path", ""))})
+        incident.timelines.setdefault(kind, []).extend(
+            {"t": p["t"], "value": p["value"]} for p in section["series"])
+        series.extend({**p, "series": kind} for p in section["series"])
+        by_region.extend(section["breakdown"]["by_region"])
+        by_problem.extend(section["breakdown"]["by_problem"])
+    for name in ("reports", "requests"):
+        if name in incident.timelines:
+            incident.timelines[name].sort(key=lambda p: p["t"])
+    incident.outage["waves"] = sorted([*incident.outage.get("waves", []), *waves], key=lambda w: w["start"])
+    if series:
+        incident.outage["series"] = series
+        incident.outage["breakdown"] = {"by_region": by_region, "by_problem": by_problem}
 
 
 def attacks(incident: Incident, tables: Tables) -> None:
