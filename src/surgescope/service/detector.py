@@ -16,7 +16,7 @@ on the scale, and :func:`segment_waves` splits waves at hysteresis gaps and trou
 >>> x = np.r_[np.full(150, 20.0), np.full(10, 5000.0), np.full(40, 20.0)]
 >>> r = score_minutes(ts, x)
 >>> [(w["peak"], w["ongoing"]) for w in r.waves]
-[(5000.0, False)]
+[(5000, False)]
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ def score_minutes(ts_ns: np.ndarray, values: np.ndarray) -> Scored:
         ongoing = w["end"] is None
         end = minutes[-1] if ongoing else w["end"]
         waves.append({"start": iso(w["start"] * 10**9), "peak_at": iso(w["peak_at"] * 10**9),
-                      "peak": w["peak"], "end": iso(end * 10**9 + MINUTE_NS),
+                      "peak": int(w["peak"]) if float(w["peak"]).is_integer() else w["peak"],
+                      "end": iso(end * 10**9 + MINUTE_NS),
                       "direction": "up", "ongoing": ongoing})
     return Scored(expected, scores, waves, RobustZ.name)
 
