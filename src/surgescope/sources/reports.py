@@ -192,7 +192,7 @@ def _convert(df: pl.DataFrame, rejections: Rejections, tz: str, strict_count: bo
     num = pl.col("count").str.strip_chars().cast(pl.Float64, strict=False)
     df = df.with_columns(
         _ts=parse_times(df["ts"], tz=tz),
-        _count=pl.when(num.is_finite()).then(num.round(0)),
+        _count=pl.when(num.is_finite()).then(num),
     )
     checks = [
         ("missing time", pl.col("ts").is_null() | (pl.col("ts").str.strip_chars() == "")),
@@ -208,7 +208,7 @@ def _convert(df: pl.DataFrame, rejections: Rejections, tz: str, strict_count: bo
         return None
     out = df.select(
         pl.col("_ts").alias("ts"),
-        pl.col("_count").fill_null(1).cast(pl.Int64).alias("count") if has_count else pl.lit(1, dtype=pl.Int64).alias("count"),
+        pl.col("_count").fill_null(1).round(0).cast(pl.Int64).alias("count") if has_count else pl.lit(1, dtype=pl.Int64).alias("count"),
         *[pl.col(c).str.strip_chars().alias(c) for c in ("service", "region", "problem")],
     )
     return out.to_arrow().cast(REPORTS).combine_chunks().to_batches()[0]
