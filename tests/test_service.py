@@ -197,7 +197,9 @@ def test_bad_reports_are_rejected_with_their_index_and_the_rest_kept(client: htt
     ("/v1/traffic", b"hello world\nthis is no log\n", "text/plain", 400),
     ("/v1/traffic", b"\x00\xff" * 100, "application/octet-stream", 400),
     ("/v1/traffic?kind=bogus", b"x", "application/octet-stream", 400),
-    ("/v1/traffic", b"a=b", "application/x-www-form-urlencoded", 415),
+    ("/v1/traffic", b"a=b", "application/x-www-form-urlencoded", 400),
+    ("/v1/reports", b"[1, 2]", "application/x-www-form-urlencoded", 400),
+    ("/v1/reports", b"<html>", "text/html", 415),
     ("/v1/traffic", b"--zz\r\nbroken", "multipart/form-data; boundary=zz", 400),
     ("/v1/traffic", b"x", "multipart/form-data", 400),
 ])
@@ -257,6 +259,16 @@ def test_reports_as_csv_are_read_by_the_reports_reader(client: httpx.Client) -> 
     assert j["rejections"][0]["where"] == 4  # the 4th line of the file
     (x,) = client.get("/v1/status").json()["services"]
     assert x["reports_total"] == 3 and [p["value"] for p in x["series"]] == [2]
+
+
+def test_reports_posted_the_way_curl_d_sends_them(client: httpx.Client) -> None:
+    # curl -d '[...]' labels the body application/x-www-form-urlencoded; it is JSON all the same.
+    body = b'[{"time": "2025-03-10T10:02:00-04:00", "count": 41143, "service": "x"}]'
+    r = client.post("/v1/reports", content=body,
+                    headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200 and r.json()["accepted"] == 1
+    (x,) = client.get("/v1/status").json()["services"]
+    assert x["reports_total"] == 41143
 
 
 def test_flow_file_upload_multipart_and_raw(client: httpx.Client, datasets) -> None:

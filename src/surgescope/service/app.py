@@ -47,6 +47,11 @@ MAX_JSON_BODY = 32 * 2**20
 #: Alerts kept in memory.
 MAX_ALERTS = 1000
 TRAFFIC_KINDS = ("auto", "pcap", "access-log", "flows")
+#: Report bodies by content type: a JSON list, a file for the reports reader, or either
+#: (told apart by the first byte: ``[`` is a JSON list).
+JSON_TYPES = ("application/json",)
+FILE_TYPES = ("text/csv", "application/x-ndjson", "application/jsonl", "text/plain", "multipart/form-data")
+SNIFFED_TYPES = ("", "application/x-www-form-urlencoded", "application/octet-stream")
 
 
 def _default(o: Any) -> Any:
@@ -151,6 +156,16 @@ def _read_traffic(service: Service, path: Path, kind: str, label: str) -> dict:
             "attacks_new": len(new)}
 
 
+def _read_reports_json(path: Path) -> tuple[list, int, list[dict]]:
+    """Reports posted as one JSON list of objects."""
+    try:
+        items = json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as e:
+        raise UploadError(400, f"body is not JSON ({e})") from None
+    records, samples = parse_records(items)
+    return records, len(samples), samples[:20]
+
+
 def _read_reports_file(path: Path, label: str) -> tuple[list, int, list[dict]]:
     """Reports posted as CSV or JSON lines, read by the project's reports reader."""
     from surgescope.sources import InputError, open_input
@@ -214,31 +229,27 @@ def create_app(db: str | Path | None = None, analyze: Analyzer | None = None,
 
     @app.post("/v1/reports")
     async def post_reports(request: Request):
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype in ("application/json", ""):
-            up = await receive(request.stream(), ctype, request.headers.get("content-length"),
-                               min(MAX_JSON_BODY, svc.max_body))
-            try:
-                text = up.path.read_bytes()
-            finally:
-                up.remove()
-            try:
-                items = json.loads(text)
-            except (ValueError, RecursionError) as e:
-                raise UploadError(400, f"body is not JSON ({e})") from None
-            records, samples = parse_records(items)
-            rejected = len(samples)
-        elif ctype in ("text/csv", "application/x-ndjson", "application/jsonl", "text/plain",
-                       "multipart/form-data"):
-            up = await receive(request.stream(), request.headers.get("content-type", ""),
-                               request.headers.get("content-length"), svc.max_body)
-            try:
+        full_type = request.headers.get("content-type", "")
+        ctype = full_type.split(";")[0].strip().lower()
+        if ctype not in JSON_TYPES + FILE_TYPES + SNIFFED_TYPES:
+            raise UploadError(415, f"content type {ctype[:80]!r} not accepted: send application/json, "
+                                   "text/csv or application/x-ndjson")
+        limit = min(MAX_JSON_BODY, svc.max_body) if ctype in JSON_TYPES else svc.max_body
+        up = await receive(request.stream(), full_type, request.headers.get("content-length"), limit)
+        try:
+            if ctype in SNIFFED_TYPES:  # curl -d / --data-binary without a content type
+                with up.path.open("rb") as f:
+                    ctype = "application/json" if f.read(4096).lstrip()[:1] == b"[" else "text/csv"
+            if ctype in JSON_TYPES:
+                if up.size > MAX_JSON_BODY:
+                    raise UploadError(413, f"a JSON body is parsed in memory: over the limit of {MAX_JSON_BODY} "
+                                           "bytes; send JSON lines or CSV instead")
+                records, rejected, samples = await run_in_threadpool(_read_reports_json, up.path)
+            else:
                 records, rejected, samples = await run_in_threadpool(
                     _read_reports_file, up.path, up.filename or "body")
-            finally:
-                up.remove()
-        else:
-            raise UploadError(415, f"content type {ctype!r} not accepted: send application/json, text/csv or application/x-ndjson")
+        finally:
+            up.remove()
         if not records:
             first = samples[0]["reason"] if samples else "empty list"
             raise UploadError(400, f"no valid report in the body ({rejected} rejected; first: {first})")
@@ -246,9 +257,9 @@ def create_app(db: str | Path | None = None, analyze: Analyzer | None = None,
 
     @app.post("/v1/traffic")
     async def post_traffic(request: Request, kind: str = "auto"):
+        # Any content type but multipart is the file itself (curl --data-binary sends
+        # form-urlencoded by default, and the bytes are intact).
         ctype = request.headers.get("content-type", "").lower()
-        if ctype.startswith("application/x-www-form-urlencoded"):
-            raise UploadError(415, "form-urlencoded bodies mangle binary data: send the raw body or multipart/form-data")
         up = await receive(request.stream(), ctype, request.headers.get("content-length"), svc.max_body)
         try:
             kind = up.fields.get("kind", kind)
