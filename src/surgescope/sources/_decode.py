@@ -232,6 +232,13 @@ def _v4_views(v4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return views, data
 
 
+def _v6_text(hi: int, lo: int) -> str:
+    """RFC 5952 text; IPv4-mapped addresses in mixed notation (as tshark and Python 3.13 show them)."""
+    if hi == 0 and lo >> 32 == 0xFFFF:
+        return "::ffff:" + str(ipaddress.IPv4Address(lo & 0xFFFF_FFFF))
+    return str(ipaddress.IPv6Address((hi << 64) | lo))
+
+
 def address_text(n: int, v4_rows: np.ndarray, v4: np.ndarray, v6_rows: np.ndarray,
                  v6_hi: np.ndarray, v6_lo: np.ndarray) -> pa.Array:
     """A string array of ``n`` rows: dotted quads at ``v4_rows``, IPv6 text at ``v6_rows``, else null.
@@ -252,7 +259,7 @@ def address_text(n: int, v4_rows: np.ndarray, v4: np.ndarray, v6_rows: np.ndarra
         blocks[0][v4_rows] = data
     buffers = [pa.py_buffer(blocks[0])]
     if len(v6_rows):
-        texts = [str(ipaddress.IPv6Address((int(h) << 64) | int(lo))).encode() for h, lo in zip(v6_hi, v6_lo, strict=True)]
+        texts = [_v6_text(int(h), int(lo)).encode() for h, lo in zip(v6_hi, v6_lo, strict=True)]
         raw = b"".join(texts)
         lens = np.fromiter((len(t) for t in texts), dtype=np.uint32, count=len(texts))
         offs = np.zeros(len(texts), dtype=np.uint32)
