@@ -17,7 +17,7 @@ How the series is built (one bin per minute, values in Downdetector's chart unit
   published peak and above each published trough, so every published figure stays the
   extreme of its wave or trough;
 - before and after, a baseline: a US daily profile (quiet at night Eastern time, busiest in
-  the evening) of a few reports per minute with negative-binomial noise, for ``days_before``
+  the afternoon) of 20 to 60 reports per minute with negative-binomial noise, for ``days_before``
   days so a seasonal detector has a history;
 - each minute's count is split over regions and problem types (multinomial, so the parts
   add up to the total) with assumed shares in Downdetector's categories (``REGIONS``,
@@ -48,12 +48,12 @@ DAY = datetime(2025, 3, 10, tzinfo=ET)
 SHAPE: list[tuple[str, int]] = [
     # (local time, value): points the press describes only in words; chosen to give each wave
     # a plausible rise and fall between the published figures.
-    ("05:20", 6), ("05:30", 160), ("05:40", 3_000), ("05:50", 12_500), ("06:05", 9_000), ("06:10", 2_600),
-    ("06:30", 250), ("07:00", 90), ("08:00", 30), ("09:15", 20), ("09:30", 40), ("09:40", 2_500),
+    ("05:20", 25), ("05:30", 160), ("05:40", 3_000), ("05:50", 12_500), ("06:05", 9_000), ("06:10", 2_600),
+    ("06:30", 300), ("07:00", 130), ("08:00", 60), ("09:15", 50), ("09:30", 90), ("09:40", 2_500),
     ("09:50", 18_000), ("10:10", 21_000), ("10:20", 5_200), ("10:45", 2_900), ("11:15", 2_600),
     ("11:30", 1_300), ("12:00", 450), ("12:30", 900), ("12:45", 8_500), ("12:55", 26_000),
     ("13:10", 17_000), ("13:20", 6_500), ("13:45", 8_800), ("13:55", 16_500), ("14:10", 11_000),
-    ("14:20", 4_300), ("14:40", 1_300), ("15:30", 320), ("17:00", 70), ("19:00", 12),
+    ("14:20", 4_300), ("14:40", 1_300), ("15:30", 320), ("17:00", 110), ("19:00", 60),
 ]
 
 REGIONS: dict[str, float] = {
@@ -87,13 +87,16 @@ def _at(hhmm: str) -> datetime:
 
 
 def _baseline_mean(minutes_utc: np.ndarray) -> np.ndarray:
-    """Expected reports per minute on a normal day: 1.5 at 04:00 ET to 6 at 20:00 ET."""
+    """Expected reports per minute on a normal day: 20 at 04:00 ET to 60 at 16:00 ET.
+
+    Downdetector's chart for a service as large as X never sits at zero; a baseline of a few
+    dozen per minute also keeps a quiet minute's count well above chance level."""
     # Local hour of each minute (one zone lookup per hour of the span, DST included).
     hours = minutes_utc // 60
     uniq, inv = np.unique(hours, return_inverse=True)
     local = np.array([datetime.fromtimestamp(int(h) * 3600, ET).hour for h in uniq], dtype=float)
     local_hour = local[inv] + (minutes_utc % 60) / 60.0
-    return 3.75 + 2.25 * np.cos(2 * np.pi * (local_hour - 20.0) / 24.0)
+    return 40.0 + 20.0 * np.cos(2 * np.pi * (local_hour - 16.0) / 24.0)
 
 
 def _incident_curve(minutes_utc: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -123,7 +126,7 @@ def _incident_curve(minutes_utc: np.ndarray, rng: np.random.Generator) -> tuple[
     return np.round(curve), inside
 
 
-def reconstruct_x_2025_03_10(days_before: int = 2, days_after: int = 0, seed: int = 20250310) -> pa.Table:
+def reconstruct_x_2025_03_10(days_before: int = 3, days_after: int = 0, seed: int = 20250310) -> pa.Table:
     """Per-minute report counts for X around 10 March 2025 (REPORTS schema, one row per
     minute, region and problem with a non-zero count), reconstructed as the module says."""
     rng = np.random.default_rng(seed)
