@@ -38,8 +38,11 @@ becomes one Arrow string array without copying line by line, and Polars
 
 from __future__ import annotations
 
+import os
 import re
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +56,13 @@ from surgescope.sources.base import InputError, Rejections, open_binary
 
 #: Lines longer than this (bytes) are rejected as "line too long" and never held whole.
 MAX_LINE_BYTES = 64 * 1024
+
+#: Polars engine for the per-chunk work; chunks themselves run on ``WORKERS`` threads.
+ENGINE = "in-memory"
+
+#: Chunks parsed at once (Polars releases the GIL, so threads use the cores; memory stays
+#: bounded at about WORKERS + 1 chunks).
+WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 #: Bytes read per chunk; one chunk of combined lines is ~140 k lines, one record batch.
 CHUNK_BYTES = 32 << 20
@@ -199,13 +209,13 @@ def _lines_frame(data: bytes, first: int) -> pl.DataFrame:
     offsets[0] = 0
     offsets[1:] = nl + 1
     nums = pl.Series("n", np.arange(first, first + n, dtype=np.int64))
-    high = np.flatnonzero(buf >= 0x80)
-    if not len(high):  # pure ASCII: valid UTF-8 without checking
+    if data.isascii():  # valid UTF-8 without checking (the usual case, and a fast test)
         arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
         return pl.DataFrame([nums, pl.Series("line", arr)])
     # Only lines with non-ASCII bytes can be invalid UTF-8: check just those, in Python, and
     # decode the invalid ones with U+FFFD replacement characters.
     raw = pl.Series("line", pa.LargeBinaryArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data)))
+    high = np.flatnonzero(buf >= 0x80)
     bad, fixed = [], []
     for i in np.unique(np.searchsorted(offsets[1:], high, side="right")).tolist():
         b = data[offsets[i] : offsets[i + 1]]
@@ -264,7 +274,6 @@ def line_batches(
 
 _STR_COLS = ("ip", "vhost", "request", "method", "path", "protocol", "referer", "ua", "host", "q")
 _REQUEST = r"^(?P<method>[A-Za-z][A-Za-z_-]*) (?P<path>.*?)(?: (?P<protocol>[A-Za-z]+/\d+(?:\.\d+)?))?$"
-_PLAIN_REQUEST = r"^[A-Za-z]+ [^ ]* [A-Za-z]+/[0-9.]+$"
 
 
 def _unescape(e: pl.Expr) -> pl.Expr:
@@ -288,7 +297,7 @@ def _extract(lines: pl.DataFrame, regex: str) -> tuple[pl.DataFrame, pl.DataFram
     df = (
         lines.lazy()
         .with_columns(pl.col("line").str.extract_groups(regex).struct.unnest())
-        .collect(engine="streaming")
+        .collect(engine=ENGINE)
     )
     ok = df["ip"].is_not_null()
     everything = bool(ok.all())
@@ -303,21 +312,22 @@ def _extract(lines: pl.DataFrame, regex: str) -> tuple[pl.DataFrame, pl.DataFram
 def _split_requests(df: pl.DataFrame) -> pl.DataFrame:
     """Fill method/path/protocol from ``request`` ("GET /a HTTP/1.1").
 
-    The plain shape is split with ``str.split_exact`` (20x cheaper than a capturing regex);
-    only odd request lines (spaces in the path, no protocol, TLS bytes) meet the regex. A
-    request line without a method keeps its whole text in ``path``.
+    The plain shape (three words, the last ``HTTP/...``) is split with ``str.split_exact``
+    (measured 10x cheaper than a capturing regex); only odd request lines (spaces in the path,
+    no protocol, TLS bytes) meet the regex. A request line without a method keeps its whole
+    text in ``path``.
     """
     need = df["request"].is_not_null() & df["method"].is_null()
     if not need.any():
         return df
-    plain = need & df["request"].str.contains(_PLAIN_REQUEST)
-    sp = df["request"].str.split_exact(" ", 2).struct.unnest()
+    sp = df["request"].str.split_exact(" ", 3).struct.unnest()
+    plain = need & sp["field_3"].is_null() & sp["field_2"].str.starts_with("HTTP/") & (sp["field_0"].str.len_bytes() > 0)
     df = df.with_columns(
         method=pl.when(plain).then(sp["field_0"]).otherwise(pl.col("method")),
         path=pl.when(plain).then(sp["field_1"]).otherwise(pl.col("path")),
         protocol=pl.when(plain).then(sp["field_2"]).otherwise(pl.col("protocol")),
     )
-    odd = need & ~plain
+    odd = (need & ~plain).fill_null(True) & need
     if odd.any():
         idx = pl.Series(np.flatnonzero(odd.to_numpy()))
         req = df["request"].gather(idx)
@@ -363,7 +373,7 @@ def _convert(raw: pl.DataFrame) -> pl.DataFrame:
         num("rtime", pl.Float64()).alias("duration_s"),
         "q",
         "line",
-    ).collect(engine="streaming")
+    ).collect(engine=ENGINE)
 
 
 def parse_lines(
@@ -396,10 +406,26 @@ def parse_lines(
     return req.filter(~bad).drop("n", "q", "line"), rej
 
 
+def addresses(ip: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(hi, lo) of text addresses, parsing each distinct address once.
+
+    Logs repeat their clients: parsing the distinct ones and joining back is 2.5x cheaper than
+    parsing every row (measured on 500 k rows of 20 k clients).
+    """
+    uniq = ip.unique()
+    if len(uniq) * 2 > len(ip):
+        return ipaddr.from_strings(ip)
+    hi, lo = ipaddr.from_strings(uniq)
+    key = pl.DataFrame({"ip": uniq, "k": np.arange(len(uniq), dtype=np.int64)})
+    k = pl.DataFrame({"ip": ip}).join(key, on="ip", how="left", maintain_order="left", nulls_equal=True)["k"]
+    k = k.to_numpy()
+    return hi[k], lo[k]
+
+
 def to_batch(df: pl.DataFrame) -> pa.RecordBatch:
     """Requests frame with ``src_ip`` text -> Arrow batch of :data:`REQUESTS` (addresses parsed)."""
     ip = df["src_ip"]
-    hi, lo = ipaddr.from_strings(ip)
+    hi, lo = addresses(ip)
     ok = ipaddr.valid(hi, lo)
     v4 = ipaddr.is_v4(hi, lo)
     text = ip
@@ -442,9 +468,36 @@ def read(
     its closing quote instead of accepting it to the end of the line.
     """
     spec = compile_log_format(log_format) if log_format else builtin_spec(fmt)
-    for lines in line_batches(path, rejections, max_line=max_line, chunk_bytes=chunk_bytes):
+
+    def work(lines: pl.DataFrame) -> tuple[pa.RecordBatch | None, pl.DataFrame]:
         req, rej = parse_lines(lines, spec, strict=strict, max_line=max_line)
-        if rej.height:
-            add_rejections(rejections, rej)
-        if req.height:
-            yield to_batch(req)
+        return (to_batch(req) if req.height else None), rej
+
+    yield from ordered_map(work, line_batches(path, rejections, max_line=max_line, chunk_bytes=chunk_bytes), rejections)
+
+
+def ordered_map(
+    work, frames: Iterator[pl.DataFrame], rejections: Rejections, workers: int | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Run ``work(frame) -> (batch, rejected)`` on a few threads, yielding batches in file order.
+
+    At most ``workers`` chunks are in flight, so memory stays bounded; rejections are added
+    in file order so the samples are the first rejected lines.
+    """
+    workers = workers or WORKERS
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        for frame in frames:
+            pending.append(pool.submit(work, frame))
+            if len(pending) >= workers:
+                yield from _done(pending.popleft().result(), rejections)
+        while pending:
+            yield from _done(pending.popleft().result(), rejections)
+
+
+def _done(result: tuple[pa.RecordBatch | None, pl.DataFrame], rejections: Rejections) -> Iterator[pa.RecordBatch]:
+    batch, rej = result
+    if rej.height:
+        add_rejections(rejections, rej)
+    if batch is not None:
+        yield batch
