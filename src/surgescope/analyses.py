@@ -47,6 +47,19 @@ def outage(incident: Incident, tables: Tables) -> None:
 
 def attacks(incident: Incident, tables: Tables) -> None:
     """Attacks from packets, flows and requests."""
+    from surgescope.attack import analyze as analyze_traffic
+
+    for inp, table in tables:
+        kind = getattr(inp, "table", None)
+        if kind not in ("packets", "flows", "requests") or table.num_rows == 0:
+            continue
+        result = analyze_traffic(table, kind)
+        for a in result["attacks"]:
+            a["input"] = str(inp.path)
+        incident.attacks.extend(result["attacks"])
+        traffic = incident.timelines.setdefault("traffic", [])
+        traffic.extend({**p, "input": str(inp.path)} for p in result["timeline"])
+    incident.attacks.sort(key=lambda a: a["start"] or "")
 
 
 def attribution(incident: Incident, tables: Tables) -> None:

@@ -1,0 +1,224 @@
+"""DDoS detection and characterisation from the victim's traffic (packets, flows, requests).
+
+:func:`analyze` runs the whole batch analysis on one canonical table: window features
+(:mod:`.features`), candidate vectors and the attack tracker (:mod:`.detect`), then assigns
+every record to the attack and vector it belongs to and sums them up (packets, bytes, peak
+rates, sources, exact top sources from :mod:`.sources`). :mod:`.watch` runs the same detector
+on a replayed stream; :mod:`.rules` turns a report into mitigation rules.
+
+>>> from surgescope.simulate.packets import generate, Phase
+>>> r = analyze(generate([Phase("ntp-amplification", duration=5, rate=800)]), "packets")
+>>> [a["vector"] for a in r["attacks"]]
+['ntp-amplification']
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+import pyarrow as pa
+
+from surgescope.attack import features
+from surgescope.attack.detect import StaticThresholds, Thresholds, Tracker, candidates, heavy_clients, run_tracker
+from surgescope.attack.sources import SpaceSaving, top_sources
+from surgescope.incident import iso
+
+__all__ = ["SpaceSaving", "StaticThresholds", "Thresholds", "Tracker", "analyze", "top_sources"]
+
+TIMELINE_POINTS = 2000
+"""At most this many timeline points; longer inputs are binned coarser (mean rates per bin)."""
+
+
+def analyze(table: pa.Table | pl.DataFrame, table_name: str, window_s: float = 1.0,
+            thresholds: Thresholds | None = None, top_n: int = 20) -> dict:
+    """Attacks in one table (``packets``, ``flows`` or ``requests``) and its traffic timeline.
+
+    Returns ``{"attacks": [...], "timeline": [{"t", "pps", "bps", "rps"}...]}``; each attack
+    has the report-v1 fields (start, end, vector, vectors[] with shares, packets, bytes,
+    peak_pps, peak_bps, peak_rps, sources, top_sources[]) plus target, notes[],
+    reflected_service, and per-vector start/end/packets/bytes.
+    """
+    th = thresholds or Thresholds(window_s=window_s)
+    if th.window_s != window_s and thresholds is None:
+        th = Thresholds(window_s=window_s)
+    ws = th.window_s
+    df = features._frame(table)
+    if df.height == 0:
+        return {"attacks": [], "timeline": []}
+    cl = features.classify(df, table_name).with_columns(features.window_col(ws)).collect()
+    w = features.window_tables(cl, ws, table_name)
+    heavy = heavy_clients(w, th)
+    tracker = run_tracker(candidates(w, th, heavy), th)
+    timeline = _timeline(w, table_name)
+    if not tracker.attacks:
+        return {"attacks": [], "timeline": timeline}
+    return {"attacks": _summarise(cl, heavy, tracker, table_name, th, top_n), "timeline": timeline}
+
+
+def _weight(table_name: str) -> str:
+    return "pkts" if table_name == "flows" else "n"
+
+
+def _summarise(cl: pl.DataFrame, heavy: pl.DataFrame, tracker: Tracker, table_name: str,
+               th: Thresholds, top_n: int) -> list[dict]:
+    ws = th.window_s
+    active = pl.DataFrame(tracker.active, schema={"win": cl.schema["win"], "dst_key": pl.UInt64, "vector": pl.String},
+                          orient="row")
+    spans = pl.DataFrame(
+        [(i, a["dst_key"], a["start_win"], a["end_win"]) for i, a in enumerate(tracker.attacks)],
+        schema={"attack": pl.Int64, "dst_key": pl.UInt64, "start_win": cl.schema["win"], "end_win": cl.schema["win"]},
+        orient="row",
+    )
+    vec = pl.when(pl.col("cls") == "web").then(pl.lit("http-flood")).otherwise(pl.col("cls"))
+    # A heavy client's web traffic is the HTTP flood, whatever its flags, from the start of
+    # the horizon in which it became heavy (the detector needs that long to be sure).
+    heavy_ever = heavy.filter(pl.col("heavy")).select("dst_key", "src_key").unique().with_columns(
+        pl.lit(True).alias("bot"))
+    cl = cl.join(heavy_ever, on=["dst_key", "src_key"], how="left").with_columns(
+        (pl.col("bot").fill_null(False) & pl.col("web")).alias("bot"))
+    in_span = (pl.col("win") >= pl.col("start_win")) & (pl.col("win") < pl.col("end_win"))
+    others = (
+        cl.filter(~pl.col("bot")).with_columns(vec.alias("vector"))
+        .filter(pl.col("vector") != "http-flood")
+        .join(active, on=["win", "dst_key", "vector"], how="inner")
+        .join(spans, on="dst_key", how="inner").filter(in_span)
+    )
+    http_attacks = spans.filter(pl.col("attack").is_in(
+        [i for i, a in enumerate(tracker.attacks) if "http-flood" in a["vectors"]]))
+    back = timedelta(seconds=th.client_horizon_s)
+    bots = (
+        cl.filter(pl.col("bot")).with_columns(pl.lit("http-flood").alias("vector"))
+        .join(http_attacks, on="dst_key", how="inner")
+        .filter((pl.col("win") >= pl.col("start_win") - back) & (pl.col("win") < pl.col("end_win")))
+    )
+    recs = pl.concat([others, bots.select(others.columns)], how="vertical")
+    weight = _weight(table_name)
+    first_ts = cl["ts"].min()
+    out = []
+    for (i,), r in recs.group_by("attack", maintain_order=True):
+        a = tracker.attacks[i]
+        out.append(_attack(r, a, table_name, weight, ws, top_n, first_ts))
+    out.sort(key=lambda x: x["start"])
+    return out
+
+
+def _attack(r: pl.DataFrame, a: dict, table_name: str, weight: str, ws: float, top_n: int, first_ts) -> dict:
+    total = int(r[weight].sum())
+    total_bytes = int(r["size"].sum())
+    per_vec = (
+        r.group_by("vector")
+        .agg(pl.col(weight).sum().alias("packets"), pl.col("size").sum().alias("bytes"),
+             pl.col("ts").min().alias("start"), pl.col("ts").max().alias("end"),
+             pl.col("src_key").n_unique().alias("sources"))
+        .sort(["bytes", "packets"], descending=True)
+    )
+    # The main vector: most bytes for volumetric vectors; request floods are small per record,
+    # so when one is present with most of the records it leads.
+    by_pkts = per_vec.sort("packets", descending=True)
+    main = per_vec["vector"][0]
+    if by_pkts["vector"][0] == "http-flood" and by_pkts["packets"][0] >= 0.5 * total:
+        main = "http-flood"
+    vectors = [
+        {"vector": v["vector"], "share": round(v["packets"] / max(total, 1), 6),
+         "byte_share": round(v["bytes"] / max(total_bytes, 1), 6), "packets": int(v["packets"]),
+         "bytes": int(v["bytes"]), "sources": int(v["sources"]), "start": iso(v["start"]), "end": iso(v["end"])}
+        for v in per_vec.iter_rows(named=True)
+    ]
+    vectors.sort(key=lambda v: (v["vector"] != main, -v["share"]))
+    peaks = r.group_by("win").agg(pl.col(weight).sum().alias("p"), pl.col("size").sum().alias("b"),
+                                  pl.col("req").sum().alias("q"))
+    start, end = r["ts"].min(), r["ts"].max()
+    notes = _notes(r, main, table_name, start, end, first_ts, ws)
+    attack = {
+        "start": iso(start),
+        "end": iso(end),
+        "vector": main,
+        "vectors": vectors,
+        "target": a["dst"],
+        "packets": total if table_name != "requests" else None,
+        "bytes": total_bytes,
+        "requests": int(r["req"].sum()) if table_name != "packets" or main == "http-flood" else None,
+        "peak_pps": float(peaks["p"].max() / ws) if table_name != "requests" else None,
+        "peak_bps": float(peaks["b"].max() * 8 / ws),
+        "peak_rps": float(peaks["q"].max() / ws) if peaks["q"].max() else 0.0,
+        "sources": int(r["src_key"].n_unique()),
+        "top_sources": top_sources(r, top_n, weight),
+        "notes": notes,
+        "table": table_name,
+        "window_s": ws,
+    }
+    if table_name == "flows":
+        attack["flows"] = int(r.height)
+    if main.endswith("-amplification"):
+        from surgescope.attack import reflection
+
+        row = reflection.service_row(main)
+        attack["reflected_service"] = {"service": row["service"], "proto": "udp", "port": int(row["port"])}
+    elif main == "tcp-reflection":
+        ports = r.filter(pl.col("vector") == "tcp-reflection").group_by("src_port").len().sort("len", descending=True)
+        attack["reflected_service"] = {"service": "tcp-synack", "proto": "tcp",
+                                       "ports": [int(p) for p in ports["src_port"].head(5).drop_nulls()]}
+    return attack
+
+
+def _notes(r: pl.DataFrame, main: str, table_name: str, start, end, first_ts, ws: float) -> list[str]:
+    notes = []
+    if start is not None and first_ts is not None and start - first_ts <= timedelta(seconds=ws):
+        notes.append("attack traffic from the first record of the input: it started before the capture")
+    span = (end - start).total_seconds() if start is not None else 0.0
+    if span < ws:
+        notes.append(f"attack spans {span:.3f} s, shorter than one {ws:g} s window: rates are per window, "
+                     f"the instantaneous rate was about {r.height / max(span, 1e-6):,.0f} records/s")
+    if table_name == "packets":
+        frags = int(r["frag"].sum())
+        if frags:
+            nonfirst = int((r["frag_offset"].fill_null(0) > 0).sum())
+            notes.append(f"IP fragments present: {frags} packets ({frags / r.height:.0%}) are fragments, "
+                         f"{nonfirst} of them non-first fragments attributed by IP id")
+        if main in ("syn-flood", "ack-flood", "rst-flood", "udp-flood", "icmp-flood"):
+            per_src = r.group_by("src_key").len()
+            single = int((per_src["len"] == 1).sum())
+            if per_src.height >= 100 and single >= 0.8 * per_src.height:
+                notes.append(f"{single} of {per_src.height} sources sent a single packet: source addresses "
+                             "are likely spoofed")
+            ttl = r["ttl"].drop_nulls()
+            if len(ttl) and ttl.n_unique() > 64:
+                notes.append(f"{ttl.n_unique()} distinct TTLs: random TTLs, typical of spoofing tools")
+        if main.endswith("-amplification") or main == "tcp-reflection":
+            notes.append("sources are reflectors (abused servers), not the attacker's machines")
+    if table_name == "flows":
+        labels = r["label"].drop_nulls().unique().to_list() if "label" in r.columns else []
+        if labels:
+            notes.append("ground-truth labels in the flows: " + ", ".join(sorted(map(str, labels))[:5]))
+    if table_name == "requests" and "status" in r.columns:
+        bad = r.filter((pl.col("status") >= 500) | (pl.col("status") == 429)).height
+        if bad:
+            notes.append(f"{bad / r.height:.0%} of the attack requests got 5xx/429 answers: the service suffered")
+    return notes
+
+
+def _timeline(w: features.Windows, table_name: str) -> list[dict]:
+    ws = w.window_s
+    d = w.by_dst.group_by("win").agg(
+        pl.col("records").sum(), pl.col("bytes").sum(), pl.col("requests").sum(),
+        *( [pl.col("packets").sum()] if table_name == "flows" else [] ),
+    ).sort("win")
+    if d.height == 0:
+        return []
+    span = (d["win"].max() - d["win"].min()).total_seconds() + ws
+    factor = max(1, int(-(-span // (ws * TIMELINE_POINTS))))
+    if factor > 1:
+        every = f"{int(round(ws * factor * 1e6))}us"
+        d = d.group_by_dynamic("win", every=every).agg(pl.all().sum())
+    bin_s = ws * factor
+    pk = "packets" if table_name == "flows" else "records"
+    out = []
+    for r in d.iter_rows(named=True):
+        out.append({
+            "t": iso(r["win"]),
+            "pps": (r[pk] / bin_s) if table_name != "requests" else None,
+            "bps": r["bytes"] * 8 / bin_s,
+            "rps": r["requests"] / bin_s,
+        })
+    return out

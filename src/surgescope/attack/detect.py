@@ -1,0 +1,279 @@
+"""Which windows are attack windows, and the phases they form.
+
+Two steps, shared by the batch analysis and the streaming replay:
+
+1. :func:`candidates` (Polars expressions over the window tables of
+   :mod:`surgescope.attack.features`): per window, destination and vector, is the traffic of
+   that class *shaped* like an attack and above the minimum evidence of :class:`Thresholds`?
+   Shape means the vector's own signature: many reflectors for amplification, SYN-ACKs the
+   destination did not ask for, SYNs that are most of its incoming TCP (handshakes that do not
+   complete), pure ACKs or RSTs spread over many connections and far more numerous than its
+   SYNs or its own TCP, clients that each sustain a request or connection rate no browser does.
+2. :class:`Tracker` (a state machine stepped once per window, not per record): a candidate
+   becomes active when its rate also exceeds the destination's adaptive baseline for that
+   class (an EWMA of the rate in the windows that were not attack candidates, frozen during
+   attacks: ``rate >= baseline_factor * baseline``). With no history the baseline is zero, so
+   a capture that is attack traffic from its first packet is an attack starting with the
+   capture. Active windows of one destination closer than ``merge_gap_s`` form one attack;
+   the tracker emits ``start``, ``vector-change`` and ``end`` events as they happen.
+
+Optionally :class:`StaticThresholds` adds FastNetMon-style per-destination limits; its
+defaults are FastNetMon Community's shipped ``fastnetmon.conf`` values (``threshold_pps =
+20000``, ``threshold_mbps = 1000``, ``threshold_flows = 3500``): any destination above one of
+them is under attack whatever the traffic's shape, with the window's dominant class as vector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import polars as pl
+
+from surgescope.attack.features import Windows
+
+
+@dataclass(frozen=True)
+class StaticThresholds:
+    """Per-destination static limits (FastNetMon Community defaults)."""
+
+    pps: float = 20_000
+    mbps: float = 1_000
+    flows: float = 3_500
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Minimum evidence per vector (rates per second of the class's records: packets for
+    captures, flows for flow records, requests for logs) and the baseline settings.
+
+    Defaults are chosen to stay silent on legitimate bursts (a large download, a speed test,
+    a flash crowd of browsers) while catching the published attack captures; see the tests.
+    """
+
+    window_s: float = 1.0
+    amp_rate: float = 50.0
+    """Amplification: answers/s from one reflected service port ..."""
+    amp_sources: int = 5
+    """... coming from at least this many reflectors in the window."""
+    synack_rate: float = 50.0
+    synack_sources: int = 5
+    unsolicited_factor: float = 2.0
+    """SYN-ACKs (RSTs) count as unsolicited when they outnumber the destination's own SYNs
+    (TCP packets) in the window by this factor."""
+    syn_rate: float = 100.0
+    syn_share: float = 0.5
+    """SYN flood: SYNs are at least this share of the destination's incoming TCP."""
+    ack_rate: float = 1_000.0
+    ack_conns: int = 100
+    ack_per_syn: float = 50.0
+    rst_rate: float = 500.0
+    rst_conns: int = 50
+    rst_share: float = 0.5
+    udp_rate: float = 1_000.0
+    udp_spread: int = 20
+    """UDP flood: at least this many sources, source ports or destination ports (one QUIC
+    download is one source and one port pair)."""
+    icmp_rate: float = 500.0
+    frag_rate: float = 500.0
+    http_rate: float = 20.0
+    """HTTP flood: requests/s (packets, logs) from heavy clients, at least."""
+    http_flow_rate: float = 1.0
+    """The same for flow records, in flows/s: flow exports are often sampled (1 in N), so the
+    per-window count is low and the heavy-client rule below carries the evidence."""
+    client_horizon_s: float = 30.0
+    client_requests: int = 150
+    """A heavy client sends at least this many requests within the horizon (5/s) ..."""
+    client_conns: int = 30
+    """... or opens this many connections (1/s), each carrying requests (a browser loading a
+    page opens about 6 and sends a few dozen requests, then reads)."""
+    baseline_alpha: float = 0.05
+    baseline_factor: float = 4.0
+    merge_gap_s: float = 10.0
+    static: StaticThresholds | None = None
+
+
+def heavy_clients(w: Windows, th: Thresholds) -> pl.DataFrame:
+    """Per window, destination and source: is this client heavy (sustained per-client rate
+    over ``client_horizon_s``, rolling, including the window)? Columns win, dst_key, src_key,
+    heavy, req_h, conn_h."""
+    c = w.by_client.select("win", "dst_key", "src_key", "requests", "conns").sort("win")
+    if c.height == 0:
+        return c.with_columns(pl.lit(False).alias("heavy"), pl.lit(0).alias("req_h"), pl.lit(0).alias("conn_h"))
+    period = f"{int(round(th.client_horizon_s * 1e6))}us"
+    r = c.rolling("win", period=period, group_by=["dst_key", "src_key"]).agg(
+        pl.col("requests").sum().alias("req_h"), pl.col("conns").sum().alias("conn_h")
+    )
+    if w.table == "flows":
+        heavy = pl.col("conn_h") >= th.client_conns
+    elif w.table == "requests":
+        heavy = pl.col("req_h") >= th.client_requests
+    else:
+        heavy = (pl.col("req_h") >= th.client_requests) | (
+            (pl.col("conn_h") >= th.client_conns) & (pl.col("req_h") >= 0.5 * pl.col("conn_h"))
+        )
+    return r.with_columns(heavy.alias("heavy")).unique(["win", "dst_key", "src_key"], keep="last")
+
+
+def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Rows (win, dst_key, dst_ip, vector, rate, records, candidate) for every window,
+    destination and class seen, plus ``http-flood`` rows from heavy clients."""
+    ws = w.window_s
+    rate = pl.col("records") / ws
+    cls = pl.col("cls")
+    d = w.by_dst.select(
+        "win", "dst_key", pl.col("tcp").alias("d_tcp"), pl.col("syn").alias("d_syn"),
+        "syn_sent", "tcp_sent", pl.col("records").alias("d_records"), pl.col("bytes").alias("d_bytes"),
+    )
+    x = w.by_class.join(d, on=["win", "dst_key"], how="left")
+    cand = (
+        (cls.str.ends_with("-amplification") & (rate >= th.amp_rate) & (pl.col("sources") >= th.amp_sources))
+        | ((cls == "tcp-reflection") & (rate >= th.synack_rate) & (pl.col("sources") >= th.synack_sources)
+           & (pl.col("records") >= th.unsolicited_factor * pl.col("syn_sent")))
+        | ((cls == "syn-flood") & (rate >= th.syn_rate) & (pl.col("records") >= th.syn_share * pl.col("d_tcp")))
+        | ((cls == "ack-flood") & (rate >= th.ack_rate) & (pl.col("conns") >= th.ack_conns)
+           & (pl.col("records") >= th.ack_per_syn * (pl.col("d_syn") + 1)))
+        | ((cls == "rst-flood") & (rate >= th.rst_rate) & (pl.col("conns") >= th.rst_conns)
+           & (pl.col("records") >= th.rst_share * pl.col("d_tcp"))
+           & (pl.col("records") >= th.unsolicited_factor * pl.col("tcp_sent")))
+        | ((cls == "udp-flood") & (rate >= th.udp_rate)
+           & pl.max_horizontal("sources", "src_ports", "dst_ports").ge(th.udp_spread))
+        | ((cls == "icmp-flood") & (rate >= th.icmp_rate))
+        | ((cls == "ip-fragment") & (rate >= th.frag_rate))
+    )
+    if th.static is not None:
+        s = th.static
+        dst_rate = pl.col("d_records") / ws
+        over = (pl.col("d_bytes") * 8 / ws / 1e6 >= s.mbps) | (
+            (dst_rate >= s.flows) if w.table == "flows" else (dst_rate >= s.pps)
+        )
+        dominant = pl.col("records") == pl.col("records").max().over("win", "dst_key")
+        cand = cand | (over & dominant & ~cls.is_in(["other"]))
+    rows = x.select(
+        "win", "dst_key", "dst_ip",
+        pl.when(cls == "web").then(pl.lit("http-flood")).otherwise(cls).alias("vector"),
+        rate.alias("rate"), "records", (cand & (cls != "web")).fill_null(False).alias("candidate"),
+    )
+    # HTTP flood: requests (flows) of heavy clients.
+    if heavy is None:
+        heavy = heavy_clients(w, th)
+    hc = (
+        w.by_client.join(heavy.select("win", "dst_key", "src_key", "heavy"), on=["win", "dst_key", "src_key"], how="left")
+        .filter(pl.col("heavy").fill_null(False))
+        .group_by("win", "dst_key")
+        .agg(
+            (pl.col("conns").sum() if w.table == "flows" else pl.col("requests").sum()).alias("heavy_req"),
+            pl.col("web").sum().alias("heavy_web"),
+        )
+    )
+    web = (
+        rows.filter(pl.col("vector") == "http-flood").drop("candidate", "rate", "records")
+        .join(hc, on=["win", "dst_key"], how="inner")
+        .select(
+            "win", "dst_key", "dst_ip", "vector",
+            (pl.col("heavy_req") / ws).alias("rate"),
+            pl.col("heavy_web").alias("records"),
+            (pl.col("heavy_req") / ws >= (th.http_flow_rate if w.table == "flows" else th.http_rate)).alias("candidate"),
+        )
+    )
+    rows = rows.filter(pl.col("vector") != "http-flood")
+    return pl.concat([rows, web.cast(rows.schema)], how="vertical").sort("win", "dst_key", "vector")
+
+
+@dataclass
+class _Open:
+    dst_ip: str
+    start: datetime
+    last: datetime
+    vectors: dict[str, float] = field(default_factory=dict)
+    """vector -> records counted in active windows (for the main vector)."""
+    main: str = ""
+
+
+@dataclass
+class Tracker:
+    """Per-destination attack state, stepped window by window (see the module docstring).
+
+    ``step(win, rows)`` takes one window's candidate rows (dicts with dst_key, dst_ip, vector,
+    rate, records, candidate) and returns events: dicts with ``event`` (start, vector-change,
+    end), ``dst``, ``window`` (its start), vectors and, for start/end, the attack's times.
+    ``active`` collects (win, dst_key, vector) of every active window for the batch analysis.
+    """
+
+    th: Thresholds
+    baseline: dict[tuple[int, str], float] = field(default_factory=dict)
+    open: dict[int, _Open] = field(default_factory=dict)
+    active: list[tuple[datetime, int, str]] = field(default_factory=list)
+    attacks: list[dict] = field(default_factory=list)
+
+    def _is_active(self, key: tuple[int, str], rate: float, cand: bool) -> bool:
+        m = self.baseline.get(key, 0.0)
+        ok = cand and rate >= self.th.baseline_factor * m
+        if not cand:
+            a = self.th.baseline_alpha
+            self.baseline[key] = (1 - a) * m + a * rate if key in self.baseline else rate
+        return ok
+
+    def step(self, win: datetime, rows: list[dict], record: bool = True) -> list[dict]:
+        from datetime import timedelta
+
+        events: list[dict] = []
+        by_dst: dict[int, dict[str, float]] = {}
+        names: dict[int, str] = {}
+        for r in rows:
+            key = (r["dst_key"], r["vector"])
+            if self._is_active(key, float(r["rate"]), bool(r["candidate"])):
+                by_dst.setdefault(r["dst_key"], {})[r["vector"]] = float(r["records"])
+                names[r["dst_key"]] = r["dst_ip"]
+                if record:
+                    self.active.append((win, r["dst_key"], r["vector"]))
+        gap = timedelta(seconds=self.th.merge_gap_s)
+        wlen = timedelta(seconds=self.th.window_s)
+        for dst, vecs in by_dst.items():
+            o = self.open.get(dst)
+            if o is None:
+                o = self.open[dst] = _Open(names[dst], win, win)
+                o.vectors = dict(vecs)
+                o.main = max(vecs, key=vecs.get)
+                events.append({"event": "start", "dst": o.dst_ip, "window": win, "vector": o.main,
+                               "vectors": sorted(vecs)})
+                continue
+            o.last = win
+            new = [v for v in vecs if v not in o.vectors]
+            for v, n in vecs.items():
+                o.vectors[v] = o.vectors.get(v, 0.0) + n
+            main = max(o.vectors, key=o.vectors.get)
+            if new or main != o.main:
+                o.main = main
+                events.append({"event": "vector-change", "dst": o.dst_ip, "window": win, "vector": main,
+                               "vectors": sorted(o.vectors), "added": sorted(new)})
+        for dst in [d for d, o in self.open.items() if d not in by_dst and win - o.last > gap]:
+            events.append(self._close(dst, wlen))
+        return events
+
+    def _close(self, dst: int, wlen) -> dict:
+        o = self.open.pop(dst)
+        a = {"event": "end", "dst": o.dst_ip, "dst_key": dst, "window": o.last, "vector": o.main,
+             "vectors": sorted(o.vectors), "start_win": o.start, "end_win": o.last + wlen}
+        self.attacks.append(a)
+        return a
+
+    def flush(self) -> list[dict]:
+        """Close every open attack (end of input)."""
+        from datetime import timedelta
+
+        wlen = timedelta(seconds=self.th.window_s)
+        return [self._close(d, wlen) for d in list(self.open)]
+
+
+def run_tracker(cands: pl.DataFrame, th: Thresholds) -> Tracker:
+    """Step a :class:`Tracker` through every window of a candidates table (batch mode)."""
+    t = Tracker(th)
+    if cands.height == 0:
+        return t
+    # Only windows with a candidate can open attacks; the others update baselines and close
+    # attacks. Iterating over windows (not records) keeps this cheap.
+    for (win,), part in cands.group_by("win", maintain_order=True):
+        t.step(win, part.to_dicts())
+    t.flush()
+    return t

@@ -1,0 +1,310 @@
+"""Windowed traffic features as Polars expressions over the canonical tables.
+
+Every record (packet, flow or request) first gets a *class*: the vector it would belong to if
+it were part of an attack (``classify_*``). Then three aggregate tables per time window
+(``window_s``, 1 s by default) are computed, all with ``group_by`` over the window column, no
+Python loop over records, so the same definitions translate to Spark:
+
+- ``by_class``: per window, destination and class: records, bytes, distinct sources, distinct
+  source ports, distinct connections, distinct destination ports, TTL spread, fragment share,
+  size distribution (mean, p50, p90 of IP length).
+- ``by_dst``: per window and destination: totals, TCP flag mix (SYN, SYN-ACK, ACK, RST,
+  ECE/CWR), protocol mix, top source share (concentration), new sources (first seen in that
+  window), plus what the destination itself *sent* in the window (SYNs, TCP packets) so that
+  answers to its own traffic (SYN-ACKs, RSTs) are not taken for reflection or floods.
+- ``by_client``: per window, destination and source: records, bytes, request-like records and
+  new connections to web ports: the per-client rates of HTTP floods.
+
+For requests (access logs) ``by_dst`` also holds the status mix (5xx and 429 share), path and
+user-agent concentration (share of the most common value).
+
+>>> from surgescope.simulate.packets import generate, Phase
+>>> f = packet_windows(generate([Phase("syn-flood", duration=2, rate=500)]))
+>>> f.by_class.filter(pl.col("cls") == "syn-flood")["records"].sum() > 800
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+import pyarrow as pa
+
+from surgescope.attack import reflection
+
+WEB_PORTS = (80, 443, 8080, 8443, 8000, 8888)
+"""Destination ports counted as web (HTTP/HTTPS) service ports."""
+
+FULL_SEGMENT = 1400
+"""A request-like TCP payload is shorter than this; longer PSH segments are bulk data."""
+
+TCP_FLAGS = {"fin": 1, "syn": 2, "rst": 4, "psh": 8, "ack": 16, "ece": 64, "cwr": 128}
+
+
+@dataclass
+class Windows:
+    """The three aggregate tables of one input (see the module docstring)."""
+
+    by_class: pl.DataFrame
+    by_dst: pl.DataFrame
+    by_client: pl.DataFrame
+    table: str
+    window_s: float
+
+
+def _every(window_s: float) -> str:
+    return f"{int(round(window_s * 1e6))}us"
+
+
+def window_col(window_s: float) -> pl.Expr:
+    """The window start of each record's ``ts``."""
+    return pl.col("ts").dt.truncate(_every(window_s)).alias("win")
+
+
+def _key(prefix: str) -> pl.Expr:
+    # One 64-bit key per address for grouping; the text form is carried alongside for reports.
+    return pl.struct(f"{prefix}_ip_hi", f"{prefix}_ip_lo").hash(seed=7).alias(f"{prefix}_key")
+
+
+def _flag(name: str) -> pl.Expr:
+    return (pl.col("tcp_flags").fill_null(0).cast(pl.UInt16) & TCP_FLAGS[name]) != 0
+
+
+def classify_packets(df: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    """Add ``cls`` (candidate vector), ``req`` (request-like), ``conn`` (new connection to a web
+    port) and address keys to a PACKETS frame.
+
+    Classes: ``<service>-amplification`` (UDP from a reflection port of the table),
+    ``tcp-reflection`` (SYN-ACK), ``syn-flood`` (SYN without ACK), ``rst-flood``,
+    ``ack-flood`` (pure ACK, no payload, no FIN), ``udp-flood`` (other UDP), ``icmp-flood``,
+    ``ip-fragment`` (a non-first fragment whose first fragment is not in the data; otherwise
+    it takes the class of its first fragment, found by source, destination, protocol and IP id),
+    ``web`` (TCP payload to a web port) and ``other``.
+    """
+    ports = reflection.vector_of_udp_port()
+    lf = df.lazy()
+    proto = pl.col("proto")
+    frag_off = pl.col("frag_offset").fill_null(0)
+    payload = pl.col("payload_len").fill_null(0)
+    dport = pl.col("dst_port")
+    web = dport.is_in(WEB_PORTS).fill_null(False)
+    amp = pl.col("src_port").replace_strict(ports, default=None, return_dtype=pl.String)
+    base = (
+        pl.when(frag_off > 0).then(pl.lit(None, pl.String))
+        .when((proto == 17) & amp.is_not_null()).then(amp)
+        .when(proto == 17).then(pl.lit("udp-flood"))
+        .when((proto == 1) | (proto == 58)).then(pl.lit("icmp-flood"))
+        .when((proto == 6) & _flag("syn") & _flag("ack")).then(pl.lit("tcp-reflection"))
+        .when((proto == 6) & _flag("syn")).then(pl.lit("syn-flood"))
+        .when((proto == 6) & _flag("rst")).then(pl.lit("rst-flood"))
+        .when((proto == 6) & (payload > 0) & web).then(pl.lit("web"))
+        .when((proto == 6) & _flag("ack") & (payload == 0) & ~_flag("fin")).then(pl.lit("ack-flood"))
+        .otherwise(pl.lit("other"))
+    )
+    frag_key = ["src_ip_hi", "src_ip_lo", "dst_ip_hi", "dst_ip_lo", "proto", "ip_id"]
+    is_frag = (frag_off > 0) | pl.col("frag_more").fill_null(False)
+    lf = lf.with_columns(base.alias("cls0"), is_frag.alias("frag"))
+    # A non-first fragment belongs to the vector of its first fragment (same id).
+    first_cls = pl.col("cls0").filter(frag_off == 0).first().over(frag_key)
+    cls = (
+        pl.when(frag_off > 0).then(pl.coalesce(first_cls, pl.lit("ip-fragment")))
+        .otherwise(pl.col("cls0"))
+    )
+    return lf.with_columns(
+        cls.alias("cls"),
+        (pl.col("ip_len").cast(pl.Int64)).alias("size"),
+        ((proto == 6) & _flag("psh") & (payload > 0) & (payload < FULL_SEGMENT) & web).alias("req"),
+        ((proto == 6) & _flag("syn") & ~_flag("ack") & web).alias("conn"),
+        _key("src"), _key("dst"),
+    ).drop("cls0")
+
+
+def _extra(table: str) -> list[pl.Expr]:
+    if table == "flows":
+        return [pl.col("pkts").sum().alias("packets")]
+    if table == "requests":
+        status = pl.col("status")
+        return [
+            ((status >= 500) & (status < 600)).mean().alias("status_5xx_share"),
+            (status == 429).mean().alias("status_429_share"),
+            (pl.col("path").value_counts(sort=True).first().struct.field("count") / pl.len()).alias("top_path_share"),
+            (pl.col("user_agent").value_counts(sort=True).first().struct.field("count") / pl.len()).alias("top_ua_share"),
+        ]
+    return []
+
+
+def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str) -> Windows:
+    """The three window tables of an already classified frame (see :func:`classify`)."""
+    lf = lf.lazy().with_columns(window_col(window_s))
+    extra_dst = _extra(table)
+    conn = pl.struct("src_key", "src_port").n_unique()
+    by_class = (
+        lf.group_by("win", "dst_key", "cls")
+        .agg(
+            pl.col("dst_ip").first(),
+            pl.col("n").sum().alias("records"),
+            pl.col("size").sum().alias("bytes"),
+            pl.col("src_key").n_unique().alias("sources"),
+            pl.col("src_port").n_unique().alias("src_ports"),
+            conn.alias("conns"),
+            pl.col("dst_port").n_unique().alias("dst_ports"),
+            pl.col("dst_port").mode().first().alias("top_dst_port"),
+            pl.col("src_port").mode().first().alias("top_src_port"),
+            (pl.col("ttl").max().cast(pl.Int32) - pl.col("ttl").min().cast(pl.Int32)).alias("ttl_spread"),
+            pl.col("frag").mean().alias("fragment_share"),
+            pl.col("size").mean().alias("size_mean"),
+            pl.col("size").quantile(0.5).alias("size_p50"),
+            pl.col("size").quantile(0.9).alias("size_p90"),
+        )
+    )
+    # Sources seen for the first time (in this input) in each window.
+    first_seen = lf.group_by("dst_key", "src_key").agg(pl.col("win").min().alias("win"))
+    new_sources = first_seen.group_by("win", "dst_key").agg(pl.len().alias("new_sources"))
+    is_tcp = pl.col("proto") == 6
+    by_dst = (
+        lf.group_by("win", "dst_key")
+        .agg(
+            pl.col("dst_ip").first(),
+            pl.col("n").sum().alias("records"),
+            pl.col("size").sum().alias("bytes"),
+            pl.col("req").sum().alias("requests"),
+            pl.col("src_key").n_unique().alias("sources"),
+            pl.col("n").filter(is_tcp).sum().alias("tcp"),
+            pl.col("n").filter(pl.col("proto") == 17).sum().alias("udp"),
+            pl.col("n").filter(pl.col("proto").is_in([1, 58])).sum().alias("icmp"),
+            pl.col("n").filter(is_tcp & _flag("syn") & ~_flag("ack")).sum().alias("syn"),
+            pl.col("n").filter(is_tcp & _flag("syn") & _flag("ack")).sum().alias("synack"),
+            pl.col("n").filter(is_tcp & _flag("ack") & ~_flag("syn")).sum().alias("ack"),
+            pl.col("n").filter(is_tcp & _flag("rst")).sum().alias("rst"),
+            pl.col("n").filter(is_tcp & (_flag("ece") | _flag("cwr"))).sum().alias("ece_cwr"),
+            pl.col("frag").mean().alias("fragment_share"),
+            (pl.col("src_key").value_counts(sort=True).first().struct.field("count")
+             / pl.len()).alias("top_source_share"),
+            (pl.col("dst_port").value_counts(sort=True).first().struct.field("count")
+             / pl.len()).alias("top_dst_port_share"),
+            *extra_dst,
+        )
+        .join(new_sources, on=["win", "dst_key"], how="left")
+    )
+    # What each host sent: its own SYNs make incoming SYN-ACKs answers, not reflection.
+    sent = (
+        lf.group_by("win", "src_key")
+        .agg(
+            pl.col("n").filter(is_tcp & _flag("syn") & ~_flag("ack")).sum().alias("syn_sent"),
+            pl.col("n").filter(is_tcp).sum().alias("tcp_sent"),
+        )
+        .rename({"src_key": "dst_key"})
+    )
+    by_dst = by_dst.join(sent, on=["win", "dst_key"], how="left").with_columns(
+        pl.col("syn_sent", "tcp_sent", "new_sources").fill_null(0)
+    )
+    by_client = (
+        lf.group_by("win", "dst_key", "src_key")
+        .agg(
+            pl.col("src_ip").first(),
+            pl.col("n").sum().alias("records"),
+            pl.col("size").sum().alias("bytes"),
+            pl.col("req").sum().alias("requests"),
+            pl.col("conn").sum().alias("conns"),
+            pl.col("n").filter(pl.col("web")).sum().alias("web"),
+        )
+    )
+    by_class, by_dst, by_client = pl.collect_all([by_class, by_dst, by_client])
+    return Windows(by_class.sort("win"), by_dst.sort("win"), by_client.sort("win"), table, window_s)
+
+
+def packet_windows(table: pa.Table | pl.DataFrame, window_s: float = 1.0) -> Windows:
+    """Window features of a PACKETS table."""
+    return window_tables(classify(table, "packets"), window_s, "packets")
+
+
+def classify_flows(df: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    """Classes of FLOWS records: ``web`` (TCP to a web port that carried data or completed a
+    handshake), ``syn-flood`` (SYNs, no ACK), ``rst-flood``, amplification by source port,
+    ``udp-flood``, ``icmp-flood``, ``other``. One flow counts as one request and, when it has a
+    SYN (or TCP without flag counts), one new connection."""
+    ports = reflection.vector_of_udp_port()
+    proto = pl.col("proto")
+    web = pl.col("dst_port").is_in(WEB_PORTS).fill_null(False)
+    syn = pl.col("syn_count").fill_null(0)
+    ack = pl.col("ack_count").fill_null(0)
+    amp = pl.col("src_port").replace_strict(ports, default=None, return_dtype=pl.String)
+    cls = (
+        pl.when((proto == 17) & amp.is_not_null()).then(amp)
+        .when(proto == 17).then(pl.lit("udp-flood"))
+        .when((proto == 1) | (proto == 58)).then(pl.lit("icmp-flood"))
+        .when((proto == 6) & (syn > 0) & (ack == 0)).then(pl.lit("syn-flood"))
+        .when((proto == 6) & (pl.col("rst_count").fill_null(0) > 0) & (syn == 0) & (ack == 0)).then(pl.lit("rst-flood"))
+        .when((proto == 6) & web).then(pl.lit("web"))
+        .otherwise(pl.lit("other"))
+    )
+    return df.lazy().with_columns(
+        cls.alias("cls"),
+        pl.col("bytes").fill_null(0).alias("size"),
+        pl.col("packets").fill_null(1).alias("pkts"),
+        ((proto == 6) & web).alias("req"),
+        ((proto == 6) & web).alias("conn"),
+        ((proto == 6) & web).alias("web"),
+        pl.lit(False).alias("frag"),
+        pl.lit(None, pl.UInt8).alias("ttl"),
+        pl.lit(1, pl.Int64).alias("n"),
+        pl.lit(None, pl.UInt16).alias("tcp_flags"),
+        _key("src"), _key("dst"),
+    )
+
+
+def flow_windows(table: pa.Table | pl.DataFrame, window_s: float = 1.0) -> Windows:
+    """Window features of a FLOWS table; ``records`` counts flows, ``bytes`` their bytes."""
+    return window_tables(classify(table, "flows"), window_s, "flows")
+
+
+def classify_requests(df: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    """Every access-log line is one request to the (single) site: class ``web``."""
+    lf = df.lazy()
+    cols = lf.collect_schema().names()
+    dst = pl.col("host").fill_null("site") if "host" in cols else pl.lit("site")
+    return lf.with_columns(
+        pl.lit("web").alias("cls"),
+        pl.col("bytes").fill_null(0).alias("size"),
+        pl.lit(True).alias("req"), pl.lit(False).alias("conn"), pl.lit(True).alias("web"),
+        pl.lit(False).alias("frag"), pl.lit(None, pl.UInt8).alias("ttl"), pl.lit(1, pl.Int64).alias("n"),
+        pl.lit(6, pl.UInt8).alias("proto"), pl.lit(None, pl.UInt16).alias("tcp_flags"),
+        pl.lit(None, pl.UInt16).alias("src_port"), pl.lit(80, pl.UInt16).alias("dst_port"),
+        dst.alias("dst_ip"),
+        _key("src"), dst.hash(seed=7).alias("dst_key"),
+    )
+
+
+def request_windows(table: pa.Table | pl.DataFrame, window_s: float = 1.0) -> Windows:
+    """Window features of a REQUESTS table, with status mix and path/UA concentration."""
+    return window_tables(classify(table, "requests"), window_s, "requests")
+
+
+def windows(table: pa.Table | pl.DataFrame, table_name: str, window_s: float = 1.0) -> Windows:
+    """Dispatch on the canonical table name: ``packets``, ``flows`` or ``requests``."""
+    fn = {"packets": packet_windows, "flows": flow_windows, "requests": request_windows}.get(table_name)
+    if fn is None:
+        raise ValueError(f"no traffic features for table {table_name!r}")
+    return fn(table, window_s)
+
+
+def classify(table: pa.Table | pl.DataFrame, table_name: str) -> pl.LazyFrame:
+    """The classified frame of a canonical table (``cls``, ``req``, ``conn``, ``web``, ``n``,
+    ``size``, address keys)."""
+    fn = {"packets": classify_packets, "flows": classify_flows, "requests": classify_requests}[table_name]
+    lf = fn(_frame(table))
+    if table_name == "packets":
+        lf = lf.with_columns(
+            pl.lit(1, pl.Int64).alias("n"),
+            ((pl.col("proto") == 6) & pl.col("dst_port").is_in(WEB_PORTS).fill_null(False)).alias("web"),
+        )
+    return lf
+
+
+def _frame(table: pa.Table | pl.DataFrame) -> pl.DataFrame:
+    if isinstance(table, pl.DataFrame):
+        return table
+    df = pl.from_arrow(table)
+    assert isinstance(df, pl.DataFrame)
+    return df
