@@ -63,8 +63,25 @@ def attacks(incident: Incident, tables: Tables) -> None:
 
 
 def attribution(incident: Incident, tables: Tables) -> None:
-    """Where the attacking sources are, and how far that can be trusted."""
+    """Where the attacking sources are, and how far that can be trusted.
+
+    With no attack found, the country/AS tables describe the clients seen and the verdict says
+    so; the enrichment data used is added to ``incident.data_sources``.
+    """
+    from surgescope.attribution.verdict import attribute
+
+    traffic = [t for inp, t in tables
+               if getattr(inp, "table", None) in ("packets", "flows", "requests") and t.num_rows]
+    if not traffic and not incident.attacks:
+        return
+    section = attribute(incident.attacks, traffic)
+    incident.attribution = section
+    known = {d.get("name") for d in incident.data_sources}
+    incident.data_sources.extend(d for d in section["data_sources"] if d.get("name") not in known)
 
 
 def claims(incident: Incident, claims_path: str | Path) -> None:
-    """Public claims assessed against the evidence in the incident."""
+    """Public claims assessed against the evidence in the incident (bad YAML: ValueError)."""
+    from surgescope.attribution.claims import assess
+
+    incident.claims = assess(claims_path, incident.to_dict())

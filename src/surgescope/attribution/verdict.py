@@ -222,9 +222,14 @@ def _verdict_text(no_attack, traffic, countries, asns, refl, spoof, disp, infra,
         return "No traffic with source addresses was given, so nothing can be located or attributed."
     if no_attack:
         top_as = f"; the largest network is AS{asns[0]['asn']} ({asns[0]['as_org']}, {_pct(asns[0]['share'])})" if asns else ""
+        signs = ([f"reflected {', '.join(refl['services'])} traffic"] if refl["reflected"] else []) + (
+            ["forged source addresses"] if spoof["suspected"] else []) + (
+            ["private or testbed sources"] if rew["rewritten"] else [])
+        note = (" The traffic nonetheless shows " + " and ".join(signs) + ", so these locations would not "
+                "identify an attacker either.") if signs else ""
         return (f"No attack was found in this traffic. The tables describe the {n:,} {unit} seen: "
                 f"{disp['countries']} countries ({_top_list(countries)}){top_as}. "
-                "There is no attacker to attribute, so the confidence is 0.")
+                f"There is no attacker to attribute, so the confidence is 0.{note}")
     if rew["rewritten"]:
         ex = ", ".join(rew["examples"]) or "private addresses"
         return (f"The attack's traffic comes from {rew['sources']} private or testbed address(es) ({ex}). "
