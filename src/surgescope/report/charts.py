@@ -115,45 +115,97 @@ def _zone_name(tz: str | None, when: datetime | None) -> str:
     return (when or datetime.now(UTC)).astimezone(ZoneInfo(tz)).strftime("%Z")
 
 
-def reports_chart(report: dict[str, Any], tz: str | None = None) -> str | None:
-    """Report counts over time, each wave shaded and its peak labelled."""
+def _outage_series(report: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """(name, points) of the series the waves were found in: reports first, else requests."""
     outage = report.get("outage") or {}
-    series = outage.get("series") or (report.get("timelines") or {}).get("reports") or []
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for p in outage.get("series") or []:
+        groups.setdefault(str(p.get("series", "reports")), []).append(p)
+    for name in ("reports", "requests", *groups):
+        if groups.get(name):
+            return name, groups[name]
+    timelines = report.get("timelines") or {}
+    for name in ("reports", "requests"):
+        if timelines.get(name):
+            return name, timelines[name]
+    return "reports", []
+
+
+def _label_sides(xs: list[float], span: float, near: float = 0.12) -> list[str]:
+    """Horizontal alignment of peak labels: neighbours closer than ``near`` of the span lean apart."""
+    sides = ["center"] * len(xs)
+    for i in range(1, len(xs)):
+        if span > 0 and (xs[i] - xs[i - 1]) / span < near:
+            sides[i - 1] = "right" if sides[i - 1] == "center" else sides[i - 1]
+            sides[i] = "left"
+    return sides
+
+
+def reports_chart(report: dict[str, Any], tz: str | None = None) -> str | None:
+    """Report counts over time, zoomed on the waves, each wave shaded and its peak labelled."""
+    name, series = _outage_series(report)
     times, values = points(series)
-    waves = outage.get("waves") or []
+    waves = [w for w in (report.get("outage") or {}).get("waves") or [] if parse_time(w.get("start"))]
     if not times:
         return None
-    times, values = reduce(times, values)
+    # The detector's expected value, aligned with the points (NaN where it had no baseline yet).
+    expected = None
+    if series and "expected" in series[0]:
+        by_t = {parse_time(p.get("t")): p.get("expected") for p in series}
+        expected = np.array([float(by_t.get(t)) if by_t.get(t) is not None else np.nan for t in times])
+    if waves:
+        # Zoom on the waves (two hours either side): the full series is in report.json.
+        from datetime import timedelta
+
+        lo = min(parse_time(w["start"]) for w in waves) - timedelta(hours=2)
+        hi = max(parse_time(w.get("end") or w["start"]) for w in waves) + timedelta(hours=2)
+        keep = [i for i, t in enumerate(times) if lo <= t <= hi]
+        if keep:
+            times, values = [times[i] for i in keep], values[keep]
+            expected = expected[keep] if expected is not None else None
+    full = len(times)
+    times_r, values_r = reduce(times, values)
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(9, 3.2))
+        fig = Figure(figsize=(9, 3.4))
         ax = fig.add_subplot()
-        ax.fill_between(times, values, step="mid", color="#2471a3", alpha=0.25, linewidth=0)
-        ax.plot(times, values, color="#2471a3", linewidth=0.9, drawstyle="steps-mid")
-        top = float(values.max()) if len(values) else 1.0
-        for i, w in enumerate(waves, 1):
-            a, b, p = parse_time(w.get("start")), parse_time(w.get("end")), parse_time(w.get("peak_at"))
+        ax.fill_between(times_r, values_r, step="mid", color="#2471a3", alpha=0.25, linewidth=0)
+        ax.plot(times_r, values_r, color="#2471a3", linewidth=0.9, drawstyle="steps-mid", label=f"{name} per interval")
+        if expected is not None and full <= MAX_POINTS * 4 and not np.isnan(expected).all():
+            ax.plot(times, expected, color="#5d6d7e", linewidth=0.8, linestyle="--", label="expected (baseline)")
+        else:
+            expected = None
+        top = float(values_r.max()) if len(values_r) else 1.0
+        peaks = [(w, parse_time(w.get("peak_at"))) for w in waves]
+        xs = [p.timestamp() if p else 0.0 for _, p in peaks]
+        span = (times[-1] - times[0]).total_seconds() if len(times) > 1 else 0.0
+        for i, ((w, p), side) in enumerate(zip(peaks, _label_sides(xs, span), strict=True), 1):
+            a, b = parse_time(w.get("start")), parse_time(w.get("end"))
             colour = "#c0392b" if w.get("direction", "up") == "up" else "#7d3c98"
             if a and b:
-                ax.axvspan(a, b, color=colour, alpha=0.12, linewidth=0)
+                ax.axvspan(a, b, color=colour, alpha=0.10 if i % 2 else 0.18, linewidth=0)
             if p is not None and w.get("peak") is not None:
                 ax.plot([p], [float(w["peak"])], "v", color=colour, markersize=5)
+                dx = {"center": 0, "right": -3, "left": 3}[side]
                 ax.annotate(
-                    f"wave {i}\n{fmt_int(w['peak'])}\n{fmt_time(p, tz, date=False)}",
-                    (p, float(w["peak"])), xytext=(0, 6), textcoords="offset points",
-                    ha="center", va="bottom", fontsize=8, color=colour,
+                    f"wave {i}: {fmt_int(w['peak'])}\n{fmt_time(p, tz, date=False)}",
+                    (p, float(w["peak"])), xytext=(dx, 6), textcoords="offset points",
+                    ha=side, va="bottom", fontsize=8, color=colour,
                 )
-        ax.set_ylim(0, top * 1.35)
-        ax.set_ylabel("problem reports per interval")
-        ax.set_xlabel(f"time ({_zone_name(tz, times[0])})")
+        ax.set_ylim(0, top * 1.3)
+        ax.set_ylabel(f"{name} per interval")
+        mid = times[len(times) // 2]
+        ax.set_xlabel(f"time ({_zone_name(tz, mid)})")
         _axis_time(ax, tz)
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        if expected is not None:
+            ax.legend(loc="upper left", fontsize=7, frameon=False)
         return _svg(fig, "rep", "problem reports over time with outage waves")
 
 
 def _traffic_series(report: dict[str, Any]) -> list[tuple[str, list[datetime], np.ndarray]]:
     out = []
     for name, seq in (report.get("timelines") or {}).items():
-        if name == "reports" or not isinstance(seq, list):
+        if name in ("reports", "requests") or not isinstance(seq, list):
             continue
         times, values = points(seq)
         if times:

@@ -146,7 +146,7 @@ def _outage(report: dict[str, Any], tz: str | None) -> str:
         return ""
     out = ['<section id="outage"><h2>Outage: problem reports over time</h2>']
     if svg:
-        out.append(f'<figure class="figure">{svg}<figcaption class="note">Shaded: detected waves; triangles: wave peaks.</figcaption></figure>')
+        out.append(f'<figure class="figure">{svg}<figcaption class="note">Shaded: detected waves; triangles: wave peaks; zoomed on the waves (the whole series is in report.json).</figcaption></figure>')
     if waves:
         rows = [
             [
@@ -163,7 +163,8 @@ def _outage(report: dict[str, Any], tz: str | None) -> str:
     breakdown = outage.get("breakdown") or {}
     for name, rows in breakdown.items() if isinstance(breakdown, dict) else []:
         if isinstance(rows, list) and rows and isinstance(rows[0], dict):
-            out.append(f"<h3>Reports by {e(name)}</h3>{_generic_table(rows, 15)}")
+            label = name[3:] if name.startswith("by_") else name
+            out.append(f"<h3>Reports by {e(label)}</h3>{_generic_table(rows, 15)}")
     out.append("</section>")
     return "\n".join(out)
 
