@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import httpx
+import polars as pl
 import pytest
 from playwright.sync_api import sync_playwright
-from test_service import PEAKS, LiveServer, reconstructed
+from test_service import PEAKS, LiveServer, post_csv, utc, x_day
 
 from surgescope.service import create_app
 
@@ -31,9 +32,13 @@ def browser() -> Iterator:
 
 def test_dashboard_shows_posted_data_and_escapes_names(browser) -> None:
     with LiveServer(create_app()) as live, httpx.Client(base_url=live.url, timeout=30) as c:
-        assert c.post("/v1/reports", json=reconstructed(until="14:10")).status_code == 200
-        hostile = [{**r, "service": HOSTILE, "region": HOSTILE} for r in reconstructed(until="07:00")]
-        assert c.post("/v1/reports", json=hostile).status_code == 200
+        assert post_csv(c, x_day().filter(pl.col("time") <= utc("14:10"))).status_code == 200
+        hostile = x_day().filter(pl.col("time") <= utc("07:00")).with_columns(
+            service=pl.lit(HOSTILE), region=pl.lit(HOSTILE))
+        assert post_csv(c, hostile).status_code == 200
+        # The same name in JSON, with a region that is HTML too.
+        r = c.post("/v1/reports", json=[{"time": utc("06:59"), "service": HOSTILE, "region": HOSTILE}])
+        assert r.status_code == 200
 
         page = browser.new_page()
         errors: list[str] = []

@@ -1,56 +1,58 @@
 """The live service over a real socket: uvicorn on 127.0.0.1 in a thread, httpx against it.
 
-The outage check replays the 10 March 2025 X outage reconstructed from the Downdetector figures
-published in the press (../shared/press/002_*.txt, US Eastern = UTC-4 that day):
-about 20,608 reports at 6:00, 720 at 6:17, quiet until about 9:30, 41,143 at 10:02, 1,361 at
-10:32, 4,670 at 11:02, 36,064 at 13:02, 3,455 at 13:32 and 19,446 at 14:02, dropping back
-after. Minutes between published figures are linear interpolation; the quiet level outside
-the outage is not published and is held at QUIET reports per minute (an assumption that
-changes no published figure). The truth the test checks is the published one: four waves
-peaking at those four figures and times.
+The outage checks replay 10 March 2025 as the project's generator reconstructs it from the
+Downdetector figures published in the press (:mod:`surgescope.simulate.reports`; the figures
+are in ../shared/press/002_*.txt, US Eastern = UTC-4 that day). The truth the tests check is
+the published one, not the generator's: four waves peaking at about 20,608 reports (6:00),
+41,143 (10:02), 36,064 (13:02) and 19,446 (14:02), with troughs between them.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import httpx
-import numpy as np
+import polars as pl
 import pytest
 import uvicorn
 
 from surgescope.service import create_app
+from surgescope.simulate.reports import reconstruct_x_2025_03_10
 
-QUIET = 50
 ET = timedelta(hours=-4)  # EDT on 10 March 2025 (DST began on 9 March)
-
-# (Eastern time, reports) published in the press; None marks the unpublished quiet level.
-PUBLISHED = [
-    ("00:00", None), ("05:45", None), ("06:00", 20608), ("06:17", 720), ("09:30", None),
-    ("10:02", 41143), ("10:32", 1361), ("11:02", 4670), ("13:02", 36064), ("13:32", 3455),
-    ("14:02", 19446), ("14:32", None), ("16:00", None),
-]
+# Published peaks (Eastern time, reports), ../shared/press/002_d87856ec168d9d8a.txt.
 PEAKS = [("06:00", 20608), ("10:02", 41143), ("13:02", 36064), ("14:02", 19446)]
 
 
-def utc(hhmm: str) -> datetime:
+def utc(hhmm: str) -> str:
+    """ISO UTC text of an Eastern time on 10 March 2025."""
     h, m = map(int, hhmm.split(":"))
-    return datetime(2025, 3, 10, h, m, tzinfo=UTC) - ET
+    return (datetime(2025, 3, 10, h, m, tzinfo=UTC) - ET).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def reconstructed(until: str = "16:00", service: str = "x") -> list[dict]:
-    """Per-minute count records from the published figures (see the module docstring)."""
-    xs = np.array([utc(t).timestamp() for t, _ in PUBLISHED])
-    ys = np.array([QUIET if v is None else v for _, v in PUBLISHED], dtype=float)
-    minutes = np.arange(xs[0], utc(until).timestamp() + 1, 60)
-    counts = np.rint(np.interp(minutes, xs, ys)).astype(int)
-    return [{"time": datetime.fromtimestamp(m, UTC).isoformat(), "count": int(c),
-             "service": service, "region": "US"} for m, c in zip(minutes, counts, strict=True)]
+@cache
+def x_day() -> pl.DataFrame:
+    """The generator's reconstruction (one day of history before), as report rows."""
+    t = pl.from_arrow(reconstruct_x_2025_03_10(days_before=1, seed=1))
+    return t.select(pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias("time"),
+                    "count", "service", "region", "problem")
+
+
+def csv_body(df: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.write_csv(buf)
+    return buf.getvalue()
+
+
+def post_csv(client: httpx.Client, df: pl.DataFrame) -> httpx.Response:
+    return client.post("/v1/reports", content=csv_body(df), headers={"content-type": "text/csv"})
 
 
 def free_port() -> int:
@@ -108,46 +110,49 @@ def et(iso_text: str) -> str:
 
 
 def test_reconstructed_surge_is_an_outage_with_the_published_waves(client: httpx.Client) -> None:
+    day = x_day()
     before = metric(client, "surgescope_reports_received_total")
     # Up to 14:10 Eastern: the fourth wave is under way.
-    part = reconstructed(until="14:10")
-    r = client.post("/v1/reports", json=part)
+    part = day.filter(pl.col("time") <= utc("14:10"))
+    r = post_csv(client, part)
     assert r.status_code == 200, r.text
-    assert r.json() == {"accepted": len(part), "rejected": 0, "rejections": []}
+    assert r.json() == {"accepted": part.height, "rejected": 0, "rejections": []}
     st = client.get("/v1/status").json()
     (x,) = st["services"]
     assert x["service"] == "x" and x["outage"] is True and st["outage"] is True
+    assert x["minute"] == utc("14:09")  # the 14:10 minute may still get reports
     assert x["rate_per_min"] > 10 * x["baseline_per_min"]
     assert [(et(w["peak_at"]), w["peak"]) for w in x["waves"]] == PEAKS
     assert x["waves"][-1]["ongoing"] is True  # the fourth wave is still open
 
     # The rest of the day: the outage is over, four waves, each closed.
-    rest = [r for r in reconstructed() if r["time"] > part[-1]["time"]]
-    assert client.post("/v1/reports", json=rest).status_code == 200
+    assert post_csv(client, day.filter(pl.col("time") > utc("14:10"))).status_code == 200
     st = client.get("/v1/status").json()
     (x,) = st["services"]
     assert x["outage"] is False
     assert [(et(w["peak_at"]), w["peak"]) for w in x["waves"]] == PEAKS
     assert all(not w["ongoing"] and w["start"] <= w["peak_at"] < w["end"] for w in x["waves"])
-    # Real troughs keep the waves apart: the first ends before 09:30, the second starts after.
-    assert et(x["waves"][0]["end"]) < "09:30" < et(x["waves"][1]["start"])
-    assert x["reports_total"] == sum(r["count"] for r in reconstructed())
-    assert x["by_region"] == [{"region": "US", "reports": x["reports_total"]}]
+    # Real troughs keep the waves apart: the first is over by 9:30 ("appeared to have stopped
+    # until around 9:30"), and the others do not overlap.
+    assert et(x["waves"][0]["end"]) <= "09:30"
+    assert all(a["end"] <= b["start"] for a, b in zip(x["waves"], x["waves"][1:], strict=False))
+    assert x["reports_total"] == day["count"].sum()
+    by_region = day.group_by("region").agg(pl.col("count").sum()).sort("count", descending=True)
+    assert x["by_region"][0] == {"region": by_region["region"][0], "reports": by_region["count"][0]}
 
     alerts = client.get("/v1/alerts").json()["alerts"]
-    starts = [a for a in alerts if a["type"] == "outage-start"]
-    ends = [a for a in alerts if a["type"] == "outage-end"]
-    assert len(starts) == 4 and len(ends) == 4
+    assert [(a["type"], et(a["wave"]["peak_at"])) for a in alerts] == [
+        (kind, t) for t, _ in PEAKS for kind in ("outage-start", "outage-end")]
     assert metric(client, "surgescope_alerts_fired_total") == 8
     assert metric(client, "surgescope_reports_received_total") - before == x["reports_total"]
 
 
 def test_late_data_gives_the_same_waves_as_in_order(client: httpx.Client) -> None:
-    day = reconstructed(service="late")
-    half = len(day) // 2
-    # The second half of the day arrives before the first: the service rewinds and rescores.
-    assert client.post("/v1/reports", json=day[half:]).status_code == 200
-    assert client.post("/v1/reports", json=day[:half]).status_code == 200
+    day = x_day()
+    noon = day.filter(pl.col("time") < utc("12:00"))
+    # The afternoon arrives before the morning: the service rescores the whole series.
+    assert post_csv(client, day.filter(pl.col("time") >= utc("12:00"))).status_code == 200
+    assert post_csv(client, noon).status_code == 200
     (s,) = client.get("/v1/status").json()["services"]
     assert [(et(w["peak_at"]), w["peak"]) for w in s["waves"]] == PEAKS
 

@@ -4,9 +4,9 @@ A handful of counters and one latency histogram do not justify a dependency
 (``prometheus_client``): the format is a few lines of text per series.
 
 >>> m = Metrics()
->>> m.inc("reports_received", 3)
+>>> m.inc("reports_received", 2892727)
 >>> m.observe_request("/v1/status", 200, 0.004)
->>> "surgescope_reports_received_total 3" in m.render()
+>>> "surgescope_reports_received_total 2892727" in m.render()
 True
 """
 
@@ -32,6 +32,11 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 def _label(value: str) -> str:
     # Label values are escaped as the exposition format requires (backslash, quote, newline).
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _num(v: float) -> str:
+    # Exact integers (``:g`` would round 2892727 to 2.89273e+06).
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
 class Metrics:
@@ -65,13 +70,13 @@ class Metrics:
             for name, help_text in COUNTERS.items():
                 full = f"surgescope_{name}_total"
                 lines += [f"# HELP {full} {help_text}", f"# TYPE {full} counter",
-                          f"{full} {self.counters[name]:g}"]
+                          f"{full} {_num(self.counters[name])}"]
             h = "surgescope_request_duration_seconds"
             lines += [f"# HELP {h} HTTP request latency by route and status.", f"# TYPE {h} histogram"]
             for (path, status), buckets in sorted(self._hist.items()):
                 lab = f'path="{_label(path)}",status="{status}"'
                 for le, n in zip(BUCKETS, buckets, strict=True):
-                    lines.append(f'{h}_bucket{{{lab},le="{le:g}"}} {n:g}')
+                    lines.append(f'{h}_bucket{{{lab},le="{le:g}"}} {_num(n)}')
                 lines.append(f'{h}_bucket{{{lab},le="+Inf"}} {self._count[(path, status)]}')
                 lines.append(f"{h}_sum{{{lab}}} {self._sum[(path, status)]:.6f}")
                 lines.append(f"{h}_count{{{lab}}} {self._count[(path, status)]}")
