@@ -85,10 +85,26 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
+class FreshApp:
+    """An ASGI app that forwards to ``self.app``, so each test gets a fresh service on one socket."""
+
+    def __init__(self) -> None:
+        self.app = create_app()
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LiveServer]:
+    with LiveServer(FreshApp()) as s:
+        yield s
+
+
 @pytest.fixture
-def live() -> Iterator[LiveServer]:
-    with LiveServer(create_app()) as server:
-        yield server
+def live(server: LiveServer) -> LiveServer:
+    server.server.config.app.app = create_app()  # fresh state, same socket
+    return server
 
 
 @pytest.fixture
