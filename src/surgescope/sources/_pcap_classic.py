@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from surgescope.sources._decode import Frames
+from surgescope.sources._decode import Frames, refill
 from surgescope.sources.base import InputError, Rejections
 
 #: magic bytes as they appear in the file -> (byte order, ns per sub-second unit, record header size)
@@ -117,15 +117,8 @@ def read_frames(
 
     pending = head[FILE_HEADER:]
     number = 0  # packets delivered so far
-    eof = False
     while True:
-        if not eof:
-            data = f.read(chunk_bytes)
-            eof = not data
-            buf = pending + data if pending else data
-        else:
-            buf = pending
-        n = len(buf)
+        buf, n, eof = refill(f, pending, chunk_bytes)
         walked = _walk_native(buf, n, hdr) if native else _walk_struct(buf, n, hdr, order)
         starts, caplen, done, bad = _complete(walked, n, hdr, max_caplen)
         del walked
@@ -147,7 +140,7 @@ def read_frames(
             rejections.add(number + 1, f"record length {bad} exceeds the {max_caplen}-byte bound "
                            "(corrupt file?); the rest of the file is not read")
             return
-        pending = buf[done:]
+        pending = bytes(buf[done:n])
         if eof:
             if pending:
                 if len(pending) < hdr:

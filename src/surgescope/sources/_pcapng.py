@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from surgescope.sources._decode import Frames
+from surgescope.sources._decode import Frames, refill, reject_numbers
 from surgescope.sources.base import InputError, Rejections
 
 SHB, IDB, OPB, SPB, EPB = 0x0A0D0D0A, 1, 2, 3, 6
@@ -131,9 +131,9 @@ def _packet_frames(buf: bytes, offs: list[int], sec: _Section, number: int,
             caplen = np.where(is_spb, np.minimum(caplen, snap), caplen)
     ok = ~(bad_if | bad_len)
     if bad_if.any():
-        rejections.add_many(numbers[bad_if].tolist(), f"packet block names an interface not described by an IDB (section has {nif})")
+        reject_numbers(rejections, numbers[bad_if], f"packet block names an interface not described by an IDB (section has {nif})")
     if bad_len.any():
-        rejections.add_many(numbers[bad_len].tolist(), "packet block captured length exceeds its block length")
+        reject_numbers(rejections, numbers[bad_len], "packet block captured length exceeds its block length")
     if not ok.any():
         return None
     start, iface, ticks, wirelen, caplen, data_off, numbers, is_spb = (
@@ -163,18 +163,11 @@ def read_frames(
     """Stream ``Frames`` batches from a pcapng file whose first bytes ``head`` were already read."""
     info.update(format="pcapng", sections=0, interfaces=[])
     pending = head
-    eof = False
     sec: _Section | None = None
     number = 0
     offset = 0  # file offset of pending[0]
     while True:
-        if not eof:
-            data = f.read(chunk_bytes)
-            eof = not data
-            buf = pending + data if pending else data
-        else:
-            buf = pending
-        n = len(buf)
+        buf, n, eof = refill(f, pending, chunk_bytes)
         pos = 0
         offs: list[int] = []
         stop: str | None = None
@@ -239,7 +232,7 @@ def read_frames(
             rejections.add(number + 1, stop + "; the rest of the file is not read")
             return
         offset += pos
-        pending = buf[pos:]
+        pending = bytes(buf[pos:n])
         if eof:
             if pending:
                 rejections.add(number + 1, f"truncated block at end of file ({len(pending)} bytes at byte {offset})")
