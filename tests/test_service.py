@@ -307,3 +307,65 @@ def test_flow_file_upload_multipart_and_raw(client: httpx.Client, datasets) -> N
     assert r.status_code == 200 and r.json()["records"] == 5000
     flows = client.get("/v1/status").json()["traffic"]["flows"]
     assert flows["records_total"] == 10_000 and flows["uploads"] == 2
+
+
+def test_real_syn_flood_capture_is_an_attack(client: httpx.Client, datasets) -> None:
+    path = datasets / "pcap" / "stopddos" / "pkt.TCP.synflood.spoofed.pcap"
+    before = metric(client, "surgescope_records_ingested_total")
+    r = client.post("/v1/traffic", content=path.read_bytes(),
+                    headers={"content-type": "application/vnd.tcpdump.pcap"})
+    assert r.status_code == 200, r.text
+    j = r.json()
+    # SOURCES.md: 37,841 packets; a spoofed SYN flood to port 25565 on 10.10.10.10.
+    assert (j["table"], j["records"], j["rejected"], j["attacks_new"]) == ("packets", 37841, 0, 1)
+    assert metric(client, "surgescope_records_ingested_total") - before == 37841
+    st = client.get("/v1/status").json()
+    (attack,) = st["attacks"]
+    assert attack["vector"] == "syn-flood" and attack["target"] == "10.10.10.10"
+    # The flood fills the first 4 s of the 23 s capture: it is over at the capture's end.
+    assert attack["ongoing"] is False and st["attack"] is None
+    assert attack["start"] == "2021-04-28T10:30:21.099Z"  # the first packet (tshark: 10:30:21.099510)
+    assert attack["sources"] > 30_000  # "~37,600 random source addresses"
+    assert st["traffic"]["packets"]["records_total"] == 37841
+    alerts = client.get("/v1/alerts").json()["alerts"]
+    assert [(a["type"], a["attack"]["vector"]) for a in alerts] == [
+        ("attack-start", "syn-flood"), ("attack-end", "syn-flood")]
+    assert "top_sources" not in alerts[0]["attack"]
+    assert metric(client, "surgescope_alerts_fired_total") == 2
+
+    # The same capture again adds records but announces no second attack.
+    assert client.post("/v1/traffic", content=path.read_bytes()).json()["attacks_new"] == 0
+    assert len(client.get("/v1/alerts").json()["alerts"]) == 2
+
+
+def test_attack_is_ongoing_until_later_traffic_shows_it_over(client: httpx.Client, tmp_path) -> None:
+    # The project's generator: a minute of web browsing, and a SYN flood from 50 s to the end
+    # of the capture (90 s); a second capture continues with browsing only.
+    from surgescope.simulate.packets import Phase, generate
+    from surgescope.simulate.pcapwriter import write
+
+    first, second = tmp_path / "a.pcap", tmp_path / "b.pcap"
+    write(generate([Phase("normal", start=0, duration=60, rate=50),
+                    Phase("syn-flood", start=50, duration=40, rate=1_000)], seed=3), first)
+    write(generate([Phase("normal", start=90, duration=30, rate=50)], seed=4), second)
+
+    assert client.post("/v1/traffic", content=first.read_bytes()).json()["attacks_new"] == 1
+    st = client.get("/v1/status").json()
+    assert st["attack"]["vector"] == "syn-flood" and st["attack"]["ongoing"] is True
+    assert [a["type"] for a in client.get("/v1/alerts").json()["alerts"]] == ["attack-start"]
+
+    assert client.post("/v1/traffic", content=second.read_bytes()).json()["attacks_new"] == 0
+    st = client.get("/v1/status").json()
+    assert st["attack"] is None and [a["ongoing"] for a in st["attacks"]] == [False]
+    assert [a["type"] for a in client.get("/v1/alerts").json()["alerts"]] == ["attack-start", "attack-end"]
+
+
+def test_reflection_capture_uploaded_as_multipart(client: httpx.Client, datasets) -> None:
+    path = datasets / "pcap" / "stopddos" / "amp.UDP.snmp.src161.pcapng"  # classic pcap inside
+    with path.open("rb") as f:
+        r = client.post("/v1/traffic", files={"file": (path.name, f)}, data={"kind": "pcap"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["format"], r.json()["records"]) == ("pcap", 4373)  # SOURCES.md
+    (attack,) = client.get("/v1/status").json()["attacks"]
+    assert attack["vector"] == "snmp-amplification"
+    assert attack["reflected_service"]["port"] == 161

@@ -47,6 +47,9 @@ MAX_JSON_BODY = 32 * 2**20
 #: Alerts kept in memory.
 MAX_ALERTS = 1000
 TRAFFIC_KINDS = ("auto", "pcap", "access-log", "flows")
+#: Attack fields an alert carries (the full attack, with its top sources, is in the status).
+ALERT_ATTACK_FIELDS = ("start", "end", "vector", "vectors", "target", "packets", "bytes",
+                       "peak_pps", "peak_bps", "peak_rps", "sources")
 #: Report bodies by content type: a JSON list, a file for the reports reader, or either
 #: (told apart by the first byte: ``[`` is a JSON list).
 JSON_TYPES = ("application/json",)
@@ -93,7 +96,7 @@ class Service:
             self._alert_id += 1
             a = {"id": self._alert_id, "fired_at": iso(int(time.time() * 1e9)), **a}
             self.alerts.append(a)
-            log.warning("alert %s", json.dumps(a, default=_default))
+            log.warning("alert %s %s: %s", a["id"], a.get("type"), a.get("message"))
         self.metrics.inc("alerts_fired", len(alerts))
 
     def add_reports(self, records: list, rejected: int, samples: list[dict]) -> dict:
@@ -128,6 +131,16 @@ class Service:
         }
 
 
+def _attack_alert(kind: str, table: str, a: dict) -> dict:
+    what = f"{a.get('vector', 'unknown vector')} on {a.get('target') or 'the network'}"
+    if kind == "attack-start":
+        at, message = a.get("start"), f"attack: {what} from {a.get('sources', '?')} sources"
+    else:
+        at, message = a.get("end"), f"attack over: {what} ({a.get('packets', '?')} packets)"
+    return {"type": kind, "table": table, "at": at, "message": message,
+            "attack": {k: a.get(k) for k in ALERT_ATTACK_FIELDS}}
+
+
 def _read_traffic(service: Service, path: Path, kind: str, label: str) -> dict:
     """Read an uploaded file with the project's readers and ingest it (runs in a thread)."""
     from surgescope.sources import InputError, open_input
@@ -148,12 +161,11 @@ def _read_traffic(service: Service, path: Path, kind: str, label: str) -> dict:
     # The analysis runs outside the lock so status polls are not held up by it; only the
     # merge of its results into the shared state is locked.
     with service.lock:
-        new = service.traffic.ingest(inp.table, table, rej.count)
-        service.fire([{"type": "attack-start", "table": inp.table, "at": a.get("start"),
-                       "message": f"attack: {a.get('vector', 'unknown vector')}", "attack": a} for a in new])
+        events = service.traffic.ingest(inp.table, table, rej.count)
+        service.fire([_attack_alert(kind, inp.table, a) for kind, a in events])
     return {"kind": inp.kind, "format": inp.format, "table": inp.table, "records": table.num_rows,
             "rejected": rej.count, "rejections": rej.to_dict()["samples"],
-            "attacks_new": len(new)}
+            "attacks_new": sum(1 for kind, _ in events if kind == "attack-start")}
 
 
 def _read_reports_json(path: Path) -> tuple[list, int, list[dict]]:

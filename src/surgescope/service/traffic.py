@@ -113,8 +113,12 @@ class TrafficState:
         mask = pc.and_(pc.greater_equal(ts, end - self.window_ns), pc.less_equal(ts, end))
         return both.filter(mask)
 
-    def ingest(self, name: str, table: pa.Table, rejected: int = 0) -> list[dict]:
-        """Add one upload's records; returns the new attacks (for alerts)."""
+    def ingest(self, name: str, table: pa.Table, rejected: int = 0) -> list[tuple[str, dict]]:
+        """Add one upload's records; returns alerts as (``attack-start``/``attack-end``, attack).
+
+        An attack is ongoing while its end is within ``ONGOING_S`` of the table's latest record;
+        one that ends inside an upload is announced as started and over at once.
+        """
         st = self.tables.setdefault(name, TableState(name))
         st.uploads += 1
         st.rejected_total += rejected
@@ -135,7 +139,22 @@ class TrafficState:
         found = self.analyze(win, name)
         if isinstance(found, dict):  # an Incident-style {"attacks": [...]} is accepted too
             found = found.get("attacks", [])
-        return self._merge(st, [dict(a) for a in (found or [])])
+        new = self._merge(st, [dict(a) for a in (found or [])])
+        return [("attack-start", a) for a in new] + [("attack-end", a) for a in self._ended(st)]
+
+    def _ended(self, st: TableState) -> list[dict]:
+        """Attacks no longer ongoing at the table's latest record, not yet announced as over."""
+        latest = st.latest_ns / 1e9 if st.latest_ns is not None else None
+        out = []
+        for a in st.attacks:
+            end = _epoch(a.get("end"))
+            a["ongoing"] = latest is not None and end is not None and end >= latest - ONGOING_S
+            if a["ongoing"]:  # (again): its end is announced when it is over
+                a["_end_announced"] = False
+            elif not a.get("_end_announced"):
+                a["_end_announced"] = True
+                out.append(a)
+        return out
 
     def _merge(self, st: TableState, found: list[dict]) -> list[dict]:
         new = []
@@ -181,13 +200,10 @@ class TrafficState:
                 "peak_records_per_s": max((p["records"] for p in series), default=None),
                 "series": series,
             }
-            latest = st.latest_ns / 1e9 if st.latest_ns is not None else None
             for a in st.attacks:
-                end = _epoch(a.get("end"))
-                ongoing = latest is not None and end is not None and end >= latest - ONGOING_S
-                a["ongoing"] = ongoing
+                a = {k: v for k, v in a.items() if not k.startswith("_")}
                 attacks.append(a)
-                if ongoing and (current is None or (a.get("packets") or 0) > (current.get("packets") or 0)):
+                if a.get("ongoing") and (current is None or (a.get("packets") or 0) > (current.get("packets") or 0)):
                     current = a
         return {"tables": tables, "attack": current, "attacks": attacks[-20:],
                 "attack_detector": self.analyzer_name if self.analyze else None}
