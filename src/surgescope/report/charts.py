@@ -202,51 +202,87 @@ def reports_chart(report: dict[str, Any], tz: str | None = None) -> str | None:
         return _svg(fig, "rep", "problem reports over time with outage waves")
 
 
+METRICS = (("pps", "packets/s"), ("bps", "bits/s"), ("rps", "requests/s"), ("value", "value"))
+"""Traffic timeline fields drawn, one panel row each, with their axis labels."""
+
+
 def _traffic_series(report: dict[str, Any]) -> list[tuple[str, list[datetime], np.ndarray]]:
+    """(label, times, values) per drawn metric of the traffic timelines (not the outage series)."""
     out = []
     for name, seq in (report.get("timelines") or {}).items():
-        if name in ("reports", "requests") or not isinstance(seq, list):
+        if name in ("reports", "requests") or not isinstance(seq, list) or not seq:
             continue
-        times, values = points(seq)
-        if times:
-            out.append((str(name), *reduce(times, values)))
-    return out[:4]
+        keys = [(k, label) for k, label in METRICS if k in seq[0]]
+        for k, label in keys:
+            times, values = points([{"t": p.get("t"), "value": p.get(k)} for p in seq])
+            if times and np.any(values):
+                out.append((label if name == "traffic" else f"{clip(name, 16)} {label}", times, values))
+    return out[:3]
+
+
+def segments(times: list[datetime], gap_factor: float = 20.0, min_gap_s: float = 60.0) -> list[tuple[int, int]]:
+    """Index ranges [a, b) of the stretches of a timeline separated by gaps (capture excerpts)."""
+    if len(times) < 2:
+        return [(0, len(times))]
+    ts = np.array([t.timestamp() for t in times])
+    d = np.diff(ts)
+    step = float(np.median(d)) if len(d) else 1.0
+    cuts = np.flatnonzero(d > max(min_gap_s, gap_factor * step)) + 1
+    edges = [0, *cuts.tolist(), len(times)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 def traffic_chart(report: dict[str, Any], tz: str | None = None) -> str | None:
-    """Traffic timelines (one panel per series) with the attack phases shaded and their vectors named."""
+    """Traffic timelines with the attack phases shaded and their vectors named.
+
+    One panel row per metric; a timeline made of separate excerpts (a capture kept only around
+    each attack) gets one column per excerpt, so each stays readable.
+    """
     series = _traffic_series(report)
     attacks = report.get("attacks") or []
     if not series:
         return None
+    segs = segments(series[0][1])
+    if len(segs) > 6:  # too many excerpts for columns: draw one continuous axis
+        segs = [(0, len(series[0][1]))]
+    rows, cols = len(series), len(segs)
+    colours: dict[str, str] = {}
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(9, 1.2 + 1.7 * len(series)))
-        axes = fig.subplots(len(series), 1, sharex=True, squeeze=False)[:, 0]
-        colours: dict[str, str] = {}
-        for ax, (name, times, values) in zip(axes, series, strict=True):
-            ax.plot(times, values, color="#34495e", linewidth=0.8)
-            ax.set_ylabel(clip(name, 24), fontsize=8)
-            ax.yaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
-            for a in attacks:
-                s, e = parse_time(a.get("start")), parse_time(a.get("end"))
-                v = str(a.get("vector") or "attack")
-                colour = colours.setdefault(v, VECTOR_COLOURS[len(colours) % len(VECTOR_COLOURS)])
-                if s and e:
-                    ax.axvspan(s, e, color=colour, alpha=0.15, linewidth=0)
-        ax0 = axes[0]
-        for a in attacks:
-            s = parse_time(a.get("start"))
-            if s is None:
-                continue
-            names = [str(x.get("vector")) for x in a.get("vectors") or [] if x.get("vector")] or [str(a.get("vector") or "attack")]
-            ax0.annotate(
-                "\n".join(clip(n, 24) for n in names[:3]), (s, 1.0), xycoords=("data", "axes fraction"),
-                xytext=(2, 2), textcoords="offset points", fontsize=7, va="bottom",
-                color=colours.get(str(a.get("vector") or "attack"), "#333"),
-            )
+        fig = Figure(figsize=(9, 1.2 + 1.6 * rows))
+        axes = fig.subplots(rows, cols, sharex="col", sharey="row", squeeze=False)
+        for r, (label, times, values) in enumerate(series):
+            for c, (a, b) in enumerate(segments(times) if len(segs) > 1 else [(0, len(times))]):
+                if c >= cols:
+                    break
+                ax = axes[r, c]
+                t_seg, v_seg = reduce(times[a:b], values[a:b], MAX_POINTS // cols)
+                ax.plot(t_seg, v_seg, color="#34495e", linewidth=0.8)
+                lo, hi = times[a], times[b - 1]
+                for att in attacks:
+                    s0, e0 = parse_time(att.get("start")), parse_time(att.get("end"))
+                    v = str(att.get("vector") or "attack")
+                    colour = colours.setdefault(v, VECTOR_COLOURS[len(colours) % len(VECTOR_COLOURS)])
+                    if s0 and e0 and s0 <= hi and e0 >= lo:
+                        ax.axvspan(max(s0, lo), min(e0, hi), color=colour, alpha=0.15, linewidth=0)
+                        if r == 0:
+                            names = [str(x.get("vector")) for x in att.get("vectors") or [] if x.get("vector")] or [v]
+                            ax.annotate("\n".join(clip(n, 22) for n in names[:3]), (max(s0, lo), 1.0),
+                                        xycoords=("data", "axes fraction"), xytext=(2, 2), textcoords="offset points",
+                                        fontsize=7, va="bottom", color=colour)
+                if c == 0:
+                    ax.set_ylabel(label, fontsize=8)
+                ax.yaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
+                if r == rows - 1:
+                    zone = ZoneInfo(tz) if tz else UTC
+                    if cols > 1:
+                        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=3))
+                        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S", tz=zone))
+                        ax.tick_params(axis="x", labelsize=7)
+                    else:
+                        _axis_time(ax, tz)
         first = series[0][1][0]
-        axes[-1].set_xlabel(f"time ({_zone_name(tz, first)}); shaded: attack phases")
-        _axis_time(axes[-1], tz)
+        note = "; one column per capture excerpt" if cols > 1 else ""
+        fig.supxlabel(f"time ({_zone_name(tz, first)}); shaded: attack phases{note}", fontsize=8)
         return _svg(fig, "trf", "traffic over time with attack phases")
 
 

@@ -36,14 +36,14 @@ def parse_time(t: Any) -> datetime | None:
     return d if d.tzinfo else d.replace(tzinfo=UTC)
 
 
-def fmt_time(t: Any, tz: str | None = None, date: bool = True) -> str:
+def fmt_time(t: Any, tz: str | None = None, date: bool = True, seconds: bool = False) -> str:
     """``2025-03-10 14:02:00 UTC``, or in ``tz`` (an IANA zone) with its abbreviation."""
     d = parse_time(t)
     if d is None:
         return "—" if t in (None, "") else str(t)[:MAX_TEXT]
     if tz:
         d = d.astimezone(ZoneInfo(tz))
-        return d.strftime(("%Y-%m-%d " if date else "") + "%H:%M %Z")
+        return d.strftime(("%Y-%m-%d " if date else "") + ("%H:%M:%S %Z" if seconds else "%H:%M %Z"))
     d = d.astimezone(UTC)
     return d.strftime(("%Y-%m-%d " if date else "") + "%H:%M:%S UTC")
 

@@ -180,7 +180,8 @@ def _attacks(report: dict[str, Any], tz: str | None) -> str:
     if attacks:
         rows = [
             [
-                str(i), e(fmt_time(a.get("start"), tz)), e(fmt_time(a.get("end"), tz)), e(fmt_duration(a.get("start"), a.get("end"))),
+                str(i), e(fmt_time(a.get("start"), tz, seconds=True)), e(fmt_time(a.get("end"), tz, seconds=True)),
+                e(fmt_duration(a.get("start"), a.get("end"))),
                 f"<code>{e(a.get('vector'))}</code>", e(fmt_int(a.get("packets"))), e(fmt_int(a.get("bytes"))),
                 e(fmt_rate(a.get("peak_pps"), "pkt/s")), e(fmt_rate(a.get("peak_bps"), "bit/s")),
                 e(fmt_rate(a.get("peak_rps"), "req/s")), e(fmt_int(a.get("sources"))),
@@ -191,20 +192,29 @@ def _attacks(report: dict[str, Any], tz: str | None) -> str:
             [("#", "n"), ("start", ""), ("end", ""), ("duration", "n"), ("main vector", ""), ("packets", "n"), ("bytes", "n"),
              ("peak packets", "n"), ("peak bits", "n"), ("peak requests", "n"), ("sources", "n")], rows,
         ))
+        notes = [str(n) for a in attacks for n in a.get("notes") or []]
+        if notes:
+            out.append("<ul class=\"note\">" + "".join(f"<li>{e(n, 400)}</li>" for n in dict.fromkeys(notes)) + "</ul>")
         out.append("<h3>Vector breakdown</h3>")
         vsvg = charts.vector_chart(report)
         if vsvg:
             out.append(f'<figure class="figure" style="max-width:40rem">{vsvg}</figure>')
+        known = ("vector", "share", "byte_share", "packets", "bytes", "sources", "start", "end")
         vrows = []
         for i, a in enumerate(attacks, 1):
             for v in a.get("vectors") or [{"vector": a.get("vector"), "share": 1.0}]:
-                extra = {k: x for k, x in v.items() if k not in ("vector", "share")}
+                extra = "; ".join(f"{k}: {x}" for k, x in v.items() if k not in known)
                 vrows.append([
                     str(i), f"<code>{e(v.get('vector'))}</code>", _share_cell(v.get("share")),
-                    e(fmt_time(v.get("start"), tz)) if v.get("start") else "", e(fmt_time(v.get("end"), tz)) if v.get("end") else "",
-                    e("; ".join(f"{k}: {x}" for k, x in extra.items() if k not in ("start", "end")), 300),
+                    e(fmt_share(v.get("byte_share"))) if v.get("byte_share") is not None else "",
+                    e(fmt_int(v.get("packets"))), e(fmt_int(v.get("bytes"))), e(fmt_int(v.get("sources"))),
+                    e(fmt_time(v.get("start"), tz, seconds=True)) if v.get("start") else "",
+                    e(fmt_time(v.get("end"), tz, seconds=True)) if v.get("end") else "", e(extra, 300),
                 ])
-        out.append(_table([("attack", "n"), ("vector", ""), ("share", ""), ("from", ""), ("to", ""), ("notes", "")], vrows))
+        out.append(_table(
+            [("attack", "n"), ("vector", ""), ("share of packets", ""), ("share of bytes", "n"), ("packets", "n"),
+             ("bytes", "n"), ("sources", "n"), ("from", ""), ("to", ""), ("notes", "")], vrows,
+        ))
     out.append("</section>")
     return "\n".join(out)
 
