@@ -48,12 +48,12 @@ import pyarrow as pa
 from surgescope.sources.base import InputError, Rejections, open_binary
 from surgescope.sources.delimited import (
     CHUNK_BYTES,
-    line_batches,
+    DelimitedFile,
+    Excerpt,
     parse_times,
     reject_where,
-    split_fields,
-    to_int,
     unconverted,
+    with_ints,
 )
 from surgescope.sources.flowrows import finish_flows
 
@@ -110,47 +110,40 @@ def read(path: str | Path, rejections: Rejections, tz: str = "UTC", chunk_size: 
          **_: object) -> Iterator[pa.RecordBatch]:
     """Stream FLOWS batches from a CICFlowMeter CSV; naive timestamps are taken in ``tz``."""
     with open_binary(path) as f:
-        header: list[str] | None = None
-        cols: dict[str, int] = {}
-        for lines in line_batches(f, rejections, chunk_size=chunk_size):
-            if header is None:
-                if lines.height == 0:
-                    continue
-                header = lines["text"][0].lstrip("\ufeff").split(",")
-                cols = header_map(header)
-                missing = [c for c in REQUIRED if c not in cols]
-                if missing:
-                    raise InputError(f"{path}: not a CICFlowMeter CSV (no column for {', '.join(missing)})")
-                lines = lines.slice(1)
-            names = [f"c{i}" for i in range(len(header))]
-            keep = {canon: f"c{i}" for canon, i in cols.items()}
-            raw = split_fields(lines, names, ",", rejections, keep=sorted(set(keep.values()), key=lambda c: int(c[1:])))
-            batch = _convert(raw.rename({v: k for k, v in keep.items()}), cols, rejections, tz)
+        d = DelimitedFile(f, rejections, ",", chunk_size=chunk_size)
+        if d.header is None:
+            return
+        cols = header_map(d.header)
+        missing = [c for c in REQUIRED if c not in cols]
+        if missing:
+            raise InputError(f"{path}: not a CICFlowMeter CSV (no column for {', '.join(missing)})")
+        names = [f"c{i}" for i in range(len(d.header))]
+        keep = sorted(cols, key=cols.__getitem__)
+        for raw, excerpt in d.batches(names, [f"c{cols[k]}" for k in keep]):
+            raw.columns = ["line", *keep]
+            batch = _convert(raw, cols, rejections, tz, excerpt)
             if batch is not None:
                 yield batch
 
 
-def _convert(df: pl.DataFrame, cols: dict[str, int], rejections: Rejections, tz: str) -> pa.RecordBatch | None:
+def _convert(df: pl.DataFrame, cols: dict[str, int], rejections: Rejections, tz: str, excerpt: Excerpt) -> pa.RecordBatch | None:
     if df.height == 0:
         return None
     present = [c for c in _NUMERIC if c in cols]
-    df = df.with_columns(
-        [to_int(c).alias(f"_{c}") for c in present if c != "duration"]
-        + ([to_int("duration").alias("_duration")] if "duration" in cols else [])
-    )
+    df = with_ints(df, {f"_{c}": c for c in present})
     df = df.with_columns(_ts=parse_times(df["ts"], tz=tz, formats=["%Y-%m-%d %H:%M:%S%.f"]))
     checks = [(f"bad {c.replace('_', ' ')}: not a number", unconverted(c, f"_{c}")) for c in present]
     checks += [("bad timestamp", unconverted("ts", "_ts"))]
     checks += [(f"{c.replace('_', ' ')} out of range", pl.col(f"_{c}").is_not_null() & ~pl.col(f"_{c}").is_between(0, hi))
                for c, hi in (("src_port", 65535), ("dst_port", 65535), ("proto", 255)) if c in cols]
-    df = reject_where(df, checks, rejections)
+    df = reject_where(df, checks, rejections, excerpt)
 
     def num(c: str) -> pl.Expr:
         return pl.col(f"_{c}") if c in cols else pl.lit(None, dtype=pl.Int64)
 
     dur = num("duration")
     out = df.select(
-        "line", "text",
+        "line",
         pl.col("_ts").alias("ts"),
         pl.when(dur >= 0).then(dur / 1e6).alias("duration_s"),
         "src_ip", "dst_ip",
@@ -162,4 +155,4 @@ def _convert(df: pl.DataFrame, cols: dict[str, int], rejections: Rejections, tz:
         num("rst_count").alias("rst_count"), num("fin_count").alias("fin_count"),
         (pl.col("label").str.strip_chars() if "label" in cols else pl.lit(None, dtype=pl.String)).alias("label"),
     )
-    return finish_flows(out, rejections)
+    return finish_flows(out, rejections, excerpt)

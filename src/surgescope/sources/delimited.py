@@ -30,11 +30,13 @@ pipeline for one batch of at most ``chunk_size`` bytes is:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
+import numpy as np
 import polars as pl
 
 from surgescope.sources.base import Rejections, iter_chunks
@@ -84,16 +86,17 @@ def _clean_lines(parts: list[bytes], first: int, rejections: Rejections, max_lin
     return df.filter(pl.col("text").str.strip_chars() != "")
 
 
-def line_batches(
+def raw_chunks(
     f: BinaryIO,
     rejections: Rejections,
     chunk_size: int = CHUNK_BYTES,
     max_line: int = MAX_LINE,
-) -> Iterator[pl.DataFrame]:
-    """Numbered, decoded, non-blank lines of a byte stream, in bounded batches.
+) -> Iterator[tuple[bytes, int]]:
+    """Whole lines of a byte stream as ``(body, first_line_number)`` in bounded chunks.
 
-    Memory is bounded by ``chunk_size + max_line``: an over-long line is rejected as soon as it
-    exceeds ``max_line`` and its remaining bytes are skipped up to the next newline.
+    ``body`` holds complete lines joined by ``\\n`` (no trailing newline). Memory is bounded
+    by ``chunk_size + max_line``: an over-long line is rejected as soon as it exceeds
+    ``max_line`` and its remaining bytes are skipped up to the next newline.
     """
     done = 0  # lines fully consumed so far
     carry = b""
@@ -110,24 +113,214 @@ def line_batches(
             else:
                 carry = buf
             continue
-        parts = buf[:cut].split(b"\n")
+        body = buf[:cut]
         carry = buf[cut + 1 :]
         first = done + 1
+        nlines = body.count(b"\n") + 1
         if skipping:
-            # The first part is the tail of the rejected over-long line.
-            parts = parts[1:]
+            # The first line is the tail of the rejected over-long line.
+            nl = body.find(b"\n")
+            body = body[nl + 1 :] if nl >= 0 else None  # type: ignore[assignment]
             first += 1
-            done += 1
             skipping = False
-        done += len(parts)
+        done += nlines
         if len(carry) > max_line:
             rejections.add(done + 1, f"line longer than {max_line} bytes", carry[:200])
             skipping, carry = True, b""
-        if parts:
-            yield _clean_lines(parts, first, rejections, max_line)
+        if body is not None:
+            yield body, first
     if carry and not skipping:
         # A last line without its newline is kept: files often end that way.
-        yield _clean_lines([carry], done + 1, rejections, max_line)
+        yield carry, done + 1
+
+
+def line_batches(
+    f: BinaryIO,
+    rejections: Rejections,
+    chunk_size: int = CHUNK_BYTES,
+    max_line: int = MAX_LINE,
+) -> Iterator[pl.DataFrame]:
+    """Numbered, decoded, non-blank lines of a byte stream, in bounded batches."""
+    for body, first in raw_chunks(f, rejections, chunk_size, max_line):
+        yield _clean_lines(body.split(b"\n"), first, rejections, max_line)
+
+
+Excerpt = Callable[[Sequence[int]], list[str]]
+"""Line numbers -> the text of those lines (for rejection samples)."""
+
+
+class DelimitedFile:
+    """Fast path for one-header CSV/TSV files: numpy finds the lines and checks their field
+    counts over the raw bytes, Polars ``read_csv`` parses the good ones, and no per-line Python
+    object is made unless a chunk holds bad or quoted lines.
+
+    >>> import io
+    >>> from surgescope.sources.base import Rejections
+    >>> rej = Rejections()
+    >>> d = DelimitedFile(io.BytesIO(b"a,b\\n1,2\\n3\\n\\n5,6\\n"), rej)
+    >>> d.header
+    ['a', 'b']
+    >>> [df.rows() for df, _ in d.batches(["a", "b"], ["b"])]
+    [[(2, '2'), (5, '6')]]
+    >>> [(r.where, r.reason, r.excerpt) for r in rej.samples]
+    [(3, 'expected 2 fields, found 1', '3')]
+    """
+
+    def __init__(self, f: BinaryIO, rejections: Rejections, sep: str = ",", quoting: bool = True,
+                 chunk_size: int = CHUNK_BYTES, max_line: int = MAX_LINE):
+        self.rejections, self.sep, self.quoting, self.max_line = rejections, sep, quoting, max_line
+        self._chunks = raw_chunks(f, rejections, chunk_size, max_line)
+        self._pending: tuple[bytes, int] | None = None
+        self.header: list[str] | None = None
+        self.header_line = 0
+        for body, first in self._chunks:
+            # The header is the first non-blank line (usually the first line of the file).
+            pos = i = 0
+            while True:
+                nl = body.find(b"\n", pos)
+                text = body[pos: len(body) if nl < 0 else nl].decode("utf-8", "replace")
+                text = text.lstrip("\ufeff").rstrip("\r")
+                if text.strip():
+                    self.header = [h.strip().strip('"') for h in text.split(sep)]
+                    self.header_line = first + i
+                    if nl >= 0:
+                        self._pending = (body[nl + 1:], first + i + 1)
+                    return
+                if nl < 0:
+                    break
+                pos, i = nl + 1, i + 1
+
+    def batches(self, names: Sequence[str], keep: Sequence[str], stop: str | None = None) -> Iterator[tuple[pl.DataFrame, Excerpt]]:
+        """``(DataFrame(line, *keep), excerpt)`` per chunk; ``names`` are all the columns.
+
+        ``stop``: a line with exactly this text ends the data (nfdump's ``Summary``).
+        """
+        n = len(names)
+        idx = [list(names).index(k) for k in keep]
+        for body, first in _chain([self._pending] if self._pending else [], self._chunks):
+            if stop is not None:
+                at = _find_line(body, stop.encode())
+                if at >= 0:
+                    body = body[:max(at - 1, 0)] if at > 0 else b""
+                    if body:
+                        yield self._parse(body, first, n, idx, list(keep))
+                    return
+            if body:
+                yield self._parse(body, first, n, idx, list(keep))
+
+    def _parse(self, body: bytes, first: int, n: int, idx: list[int], keep: list[str]) -> tuple[pl.DataFrame, Excerpt]:
+        rej = self.rejections
+        a = np.frombuffer(body, dtype=np.uint8)
+        nl = np.flatnonzero(a == 10)
+        starts = np.concatenate(([0], nl + 1)).astype(np.int64)
+        ends = np.concatenate((nl, [len(a)])).astype(np.int64)
+        has_cr = False
+        if b"\r" in body:
+            cr = (ends > starts) & (a[np.maximum(ends - 1, 0)] == 13)
+            ends = ends - cr
+            has_cr = bool(cr.any())
+        ends_l, starts_l = ends, starts
+
+        def excerpt(lines: Sequence[int]) -> list[str]:
+            out = []
+            for ln in lines:
+                i = int(ln) - first
+                s, e = int(starts_l[i]), int(ends_l[i])
+                out.append(body[s:min(e, s + 200)].decode("utf-8", "replace"))
+            return out
+
+        count = len(starts)
+        bad = np.zeros(count, dtype=bool)
+        blank = ends == starts
+
+        def reject(mask: np.ndarray, reason: str) -> None:
+            new = mask & ~bad & ~blank
+            if new.any():
+                lines = (np.flatnonzero(new) + first).tolist()
+                room = max(0, rej.max_samples - len(rej.samples))
+                rej.add_many(lines, reason, excerpt(lines[:room]))
+                bad[new] = True
+
+        reject(ends - starts > self.max_line, f"line longer than {self.max_line} bytes")
+        if b"\x00" in body:
+            z = np.zeros(count, dtype=bool)
+            z[np.searchsorted(starts, np.flatnonzero(a == 0), side="right") - 1] = True
+            reject(z, "NUL byte")
+        reject(_utf8_errors(body, starts), "invalid UTF-8")
+        quoted = np.zeros(count, dtype=bool)
+        if self.quoting and b'"' in body:
+            quoted[np.searchsorted(starts, np.flatnonzero(a == 34), side="right") - 1] = True
+            quoted &= ~bad & ~blank
+        seps = np.flatnonzero(a == ord(self.sep))  # sorted positions: count per line by bisection
+        fields = np.searchsorted(seps, ends) - np.searchsorted(seps, starts) + 1
+        wrong = (fields != n) & ~quoted
+        for k in np.unique(fields[wrong & ~bad & ~blank]):
+            reject(wrong & (fields == k), f"expected {n} fields, found {int(k)}")
+        good = ~bad & ~blank & ~quoted
+        frames = []
+        if good.any():
+            if good.all() and not has_cr:
+                data = body
+            else:
+                data = b"\n".join([body[s:e] for s, e in zip(starts[good].tolist(), ends[good].tolist(), strict=True)])
+            parsed = pl.read_csv(io.BytesIO(data), has_header=False, separator=self.sep, quote_char=None,
+                                 infer_schema=False, columns=idx)
+            parsed.columns = keep  # projected columns come back in the requested order
+            lines = pl.Series("line", np.flatnonzero(good) + first, dtype=pl.Int64)
+            if parsed.height != len(lines):  # one line must be one row; defend anyway
+                reject(good, "unparseable line")
+            else:
+                frames.append(parsed.insert_column(0, lines))
+        if quoted.any():
+            qi = np.flatnonzero(quoted)
+            qdf = pl.DataFrame({
+                "line": pl.Series(qi + first, dtype=pl.Int64),
+                "text": [body[int(starts[i]):int(ends[i])].decode("utf-8") for i in qi],
+            })
+            q = _split_quoted(qdf, [f"_{i}" for i in range(n)], [f"_{i}" for i in idx], self.sep, rej)
+            frames.append(q.drop("text").rename({f"_{i}": k for i, k in zip(idx, keep, strict=True)}))
+        if not frames:
+            return pl.DataFrame(schema={"line": pl.Int64, **{k: pl.String for k in keep}}), excerpt
+        out = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed").sort("line")
+        return out, excerpt
+
+
+def _utf8_errors(body: bytes, starts: np.ndarray) -> np.ndarray:
+    """Lines holding invalid UTF-8: one C-speed decode for a clean chunk; otherwise decode
+    from error to error, so the cost stays linear however many lines are bad."""
+    bad = np.zeros(len(starts), dtype=bool)
+    view = memoryview(body)
+    pos = 0
+    while pos < len(body):
+        try:
+            codecs.utf_8_decode(view[pos:], "strict", True)
+            break
+        except UnicodeDecodeError as e:
+            line = int(np.searchsorted(starts, pos + e.start, side="right") - 1)
+            bad[line] = True
+            nxt = body.find(b"\n", pos + e.start)
+            if nxt < 0:
+                break
+            pos = nxt + 1
+    return bad
+
+
+def _find_line(body: bytes, text: bytes) -> int:
+    """Offset of a line that is exactly ``text`` (optionally ``\\r``-terminated), or -1."""
+    for cand in (text, text + b"\r"):
+        if body.startswith(cand + b"\n") or body == cand:
+            return 0
+        at = body.find(b"\n" + cand + b"\n")
+        if at >= 0:
+            return at + 1
+        if body.endswith(b"\n" + cand):
+            return len(body) - len(cand)
+    return -1
+
+
+def _chain(first: list, rest: Iterator) -> Iterator:
+    yield from first
+    yield from rest
 
 
 def split_fields(
@@ -209,20 +402,30 @@ def _split_quoted(rows: pl.DataFrame, names: list[str], keep: list[str], sep: st
     return pl.DataFrame(cols, schema={"line": pl.Int64, "text": pl.String, **{k: pl.String for k in keep}})
 
 
-def reject_where(df: pl.DataFrame, checks: Sequence[tuple[str, pl.Expr]], rejections: Rejections) -> pl.DataFrame:
-    """Drop the rows where any ``(reason, bad_expr)`` holds, recording the first reason per row."""
+def reject_where(df: pl.DataFrame, checks: Sequence[tuple[str, pl.Expr]], rejections: Rejections,
+                 excerpt: Excerpt | None = None) -> pl.DataFrame:
+    """Drop the rows where any ``(reason, bad_expr)`` holds, recording the first reason per row.
+
+    Excerpts come from the ``text`` column when there is one, else from ``excerpt``.
+    """
     if df.height == 0 or not checks:
         return df
     reason = pl.when(checks[0][1]).then(pl.lit(checks[0][0]))
     for r, e in checks[1:]:
         reason = reason.when(e).then(pl.lit(r))
-    df = df.with_columns(reason.otherwise(None).alias("_why"))
-    bad = df.filter(pl.col("_why").is_not_null())
-    if bad.height:
-        for (why,), grp in bad.group_by("_why", maintain_order=True):
-            rejections.add_many(grp["line"].to_list(), str(why),
-                                grp["text"].str.slice(0, 200).to_list() if "text" in grp.columns else None)
-    return df.filter(pl.col("_why").is_null()).drop("_why")
+    why = df.select(reason.otherwise(None).alias("_why")).to_series()
+    if why.null_count() == len(why):
+        return df
+    bad = df.select("line", *(["text"] if "text" in df.columns else [])).with_columns(_why=why).filter(pl.col("_why").is_not_null())
+    for (reason_text,), grp in bad.group_by("_why", maintain_order=True):
+        lines = grp["line"].to_list()
+        room = max(0, rejections.max_samples - len(rejections.samples))
+        if "text" in grp.columns:
+            texts = grp["text"].head(room).str.slice(0, 200).to_list()
+        else:
+            texts = excerpt(lines[:room]) if excerpt else None
+        rejections.add_many(lines, str(reason_text), texts)
+    return df.filter(why.is_null())
 
 
 def unconverted(raw: str, typed: str) -> pl.Expr:
@@ -232,13 +435,32 @@ def unconverted(raw: str, typed: str) -> pl.Expr:
 
 
 def to_int(col: str, dtype: pl.DataType = pl.Int64) -> pl.Expr:
-    """A String column as an integer (decimal; ``0x`` hex accepted; ``12.0`` accepted)."""
+    """A String column as an integer (decimal; ``0x`` hex and whole floats like ``12.0`` too).
+
+    An expression computes every form on every row; :func:`with_ints` is the faster eager
+    version for big batches.
+    """
     s = pl.col(col).str.strip_chars()
     as_int = s.cast(pl.Int64, strict=False)
-    as_hex = pl.when(s.str.starts_with("0x")).then(s.str.slice(2).str.to_integer(base=16, strict=False))
     as_float = s.cast(pl.Float64, strict=False)
     whole = pl.when(as_float.is_finite() & (as_float == as_float.floor()) & (as_float.abs() < 2**62)).then(as_float.cast(pl.Int64))
-    return pl.coalesce(as_int, as_hex, whole).cast(dtype, strict=False)
+    hexa = pl.when(s.str.starts_with("0x")).then(s.str.slice(2).str.to_integer(base=16, strict=False))
+    return pl.coalesce(as_int, whole, hexa).cast(dtype, strict=False)
+
+
+def with_ints(df: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
+    """Add integer columns ``{new: source}``: one plain cast per column, and the slower forms
+    of :func:`to_int` only for the rows where it failed (none in clean data)."""
+    new = {}
+    for out, src in columns.items():
+        raw = df[src]
+        fast = raw.cast(pl.Int64, strict=False)
+        miss = fast.is_null() & raw.is_not_null()
+        if miss.any():
+            slow = pl.DataFrame({"v": raw}).select(to_int("v")).to_series()
+            fast = fast.fill_null(slow)
+        new[out] = fast
+    return df.with_columns(**new)
 
 
 def to_float(col: str) -> pl.Expr:
@@ -274,13 +496,16 @@ def parse_times(raw: pl.Series, tz: str = "UTC", formats: Sequence[str] | None =
     >>> [str(t) for t in parse_times(s).to_list()]
     ['2025-03-10 14:02:00+00:00', '2025-03-10 14:02:00+00:00', '2025-03-10 14:02:00+00:00', 'None']
     """
-    s = raw.cast(pl.String).str.strip_chars().str.replace(r"^(\d{4}-\d\d-\d\d)T", "$1 ")
+    s = raw.cast(pl.String)
     out = pl.Series(raw.name, [None] * len(s), dtype=pl.Datetime("ns", "UTC"))
-    todo = s.is_not_null() & (s != "")
+    todo = s.is_not_null() & (s.str.strip_chars() != "")
     tried = list(formats) if formats else []
-    for fmt in tried + [f for f in AWARE_FORMATS + NAIVE_FORMATS if f not in tried]:
+    for i, fmt in enumerate(tried + [f for f in AWARE_FORMATS + NAIVE_FORMATS if f not in tried]):
         if not (todo & out.is_null()).any():
             return out
+        if i == len(tried):
+            # The caller's formats saw the raw text; the general ones see it normalised.
+            s = s.str.strip_chars().str.replace(r"^(\d{4}-\d\d-\d\d)T", "$1 ")
         aware = "%z" in fmt or "%#z" in fmt
         try:
             got = s.str.to_datetime(fmt, strict=False, time_unit="ns", **({} if aware else {"time_zone": None}))

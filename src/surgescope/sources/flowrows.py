@@ -16,7 +16,7 @@ import pyarrow as pa
 from surgescope import ipaddr
 from surgescope.schema import FLOWS
 from surgescope.sources.base import Rejections
-from surgescope.sources.delimited import reject_where
+from surgescope.sources.delimited import Excerpt, reject_where
 
 _POLARS_TYPES = {
     "duration_s": pl.Float64, "proto": pl.UInt8, "src_port": pl.UInt16, "dst_port": pl.UInt16,
@@ -26,7 +26,7 @@ _POLARS_TYPES = {
 }
 
 
-def finish_flows(df: pl.DataFrame, rejections: Rejections) -> pa.RecordBatch | None:
+def finish_flows(df: pl.DataFrame, rejections: Rejections, excerpt: Excerpt | None = None) -> pa.RecordBatch | None:
     """Reject rows without a time or with an unparseable address; return the FLOWS batch.
 
     ``df`` needs ``line``, ``ts``, ``src_ip``, ``dst_ip``; any other FLOWS column it lacks is
@@ -45,10 +45,11 @@ def finish_flows(df: pl.DataFrame, rejections: Rejections) -> pa.RecordBatch | N
         ("missing or unparseable time", pl.col("ts").is_null()),
         ("bad source address", ~pl.col("_src_ok")),
         ("bad destination address", ~pl.col("_dst_ok")),
-    ], rejections)
+    ], rejections, excerpt)
     if df.height == 0:
         return None
-    # Canonical text: the parsed address, so "010.0.0.1"-style oddities never reach reports.
+    # Canonical text: the parsed address, so "010.0.0.1" or "2001:DB8::1" spellings never reach
+    # reports or joins on text. Only the rare non-canonical rows are re-formatted.
     df = df.with_columns(
         src_ip=_canonical(df["src_ip"], df["src_ip_hi"], df["src_ip_lo"]),
         dst_ip=_canonical(df["dst_ip"], df["dst_ip_hi"], df["dst_ip_lo"]),
@@ -63,11 +64,16 @@ def finish_flows(df: pl.DataFrame, rejections: Rejections) -> pa.RecordBatch | N
     return table.combine_chunks().to_batches()[0] if table.num_rows else None
 
 
+#: Text that parsed as an address but is not written canonically: IPv6 (case, zero runs) or
+#: IPv4 with leading zeros. Everything else already is what ipaddr.to_strings would write.
+_MAYBE_ODD = r"[:A-Fa-f]|(?:^|\.)0\d"
+
+
 def _canonical(text: pl.Series, hi: pl.Series, lo: pl.Series) -> pl.Series:
-    """IPv4 in dotted quad from the numbers (vectorised); IPv6 via :mod:`ipaddress` (rare)."""
-    h, lo_ = hi.to_numpy(), lo.to_numpy()
-    v4 = ipaddr.is_v4(h, lo_)
-    if v4.all():
-        return ipaddr.v4_strings(ipaddr.v4_ints(lo_)).alias(text.name)
-    out = np.array(ipaddr.to_strings(h, lo_), dtype=object)
-    return pl.Series(text.name, out, dtype=pl.String)
+    """The address text as :func:`surgescope.ipaddr.to_strings` would write it."""
+    odd = text.str.contains(_MAYBE_ODD)
+    if not odd.any():
+        return text
+    idx = np.flatnonzero(odd.to_numpy())
+    fixed = ipaddr.to_strings(hi.to_numpy()[idx], lo.to_numpy()[idx])
+    return text.scatter(idx, pl.Series(fixed, dtype=pl.String))

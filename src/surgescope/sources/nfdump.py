@@ -40,13 +40,14 @@ import pyarrow as pa
 from surgescope.sources.base import InputError, Rejections, open_binary
 from surgescope.sources.delimited import (
     CHUNK_BYTES,
-    line_batches,
+    DelimitedFile,
+    Excerpt,
     parse_times,
     reject_where,
-    split_fields,
     to_float,
     to_int,
     unconverted,
+    with_ints,
 )
 from surgescope.sources.flowrows import finish_flows
 
@@ -99,30 +100,20 @@ def read(path: str | Path, rejections: Rejections, tz: str = "UTC", chunk_size: 
          **_: object) -> Iterator[pa.RecordBatch]:
     """Stream FLOWS batches from ``nfdump -o csv`` output; naive times are taken in ``tz``."""
     with open_binary(path) as f:
-        header: list[str] | None = None
-        cols: dict[str, int] = {}
-        for lines in line_batches(f, rejections, chunk_size=chunk_size):
-            if header is None:
-                if lines.height == 0:
-                    continue
-                header = lines["text"][0].lstrip("\ufeff").split(",")
-                cols = header_map(header)
-                missing = [c for c in REQUIRED if c not in cols]
-                if missing:
-                    raise InputError(f"{path}: not an nfdump CSV (no column for {', '.join(missing)})")
-                lines = lines.slice(1)
-            summary = lines.filter(pl.col("text").str.strip_chars() == "Summary")
-            done = summary.height > 0
-            if done:
-                lines = lines.filter(pl.col("line") < summary["line"][0])
-            names = [f"c{i}" for i in range(len(header))]
-            keep = {canon: f"c{i}" for canon, i in cols.items()}
-            raw = split_fields(lines, names, ",", rejections, keep=sorted(set(keep.values()), key=lambda c: int(c[1:])), quoting=False)
-            batch = _convert(raw.rename({v: k for k, v in keep.items()}), cols, rejections, tz)
+        d = DelimitedFile(f, rejections, ",", quoting=False, chunk_size=chunk_size)
+        if d.header is None:
+            return
+        cols = header_map(d.header)
+        missing = [c for c in REQUIRED if c not in cols]
+        if missing:
+            raise InputError(f"{path}: not an nfdump CSV (no column for {', '.join(missing)})")
+        names = [f"c{i}" for i in range(len(d.header))]
+        keep = sorted(cols, key=cols.__getitem__)
+        for raw, excerpt in d.batches(names, [f"c{cols[k]}" for k in keep], stop="Summary"):
+            raw.columns = ["line", *keep]
+            batch = _convert(raw, cols, rejections, tz, excerpt)
             if batch is not None:
                 yield batch
-            if done:
-                return
 
 
 def _flag(letter: str, bit: int) -> pl.Expr:
@@ -135,7 +126,7 @@ def _flag(letter: str, bit: int) -> pl.Expr:
     )
 
 
-def _convert(df: pl.DataFrame, cols: dict[str, int], rejections: Rejections, tz: str) -> pa.RecordBatch | None:
+def _convert(df: pl.DataFrame, cols: dict[str, int], rejections: Rejections, tz: str, excerpt: Excerpt) -> pa.RecordBatch | None:
     if df.height == 0:
         return None
 
@@ -144,11 +135,11 @@ def _convert(df: pl.DataFrame, cols: dict[str, int], rejections: Rejections, tz:
 
     df = df.with_columns([col(c) for c in COLUMNS if c not in cols])
     pr = pl.col("pr").str.strip_chars()
+    df = with_ints(df, {"_sp": "sp", "_dp": "dp", "_flg": "flg", "_ipkt": "ipkt", "_ibyt": "ibyt",
+                        "_opkt": "opkt", "_obyt": "obyt"})
     df = df.with_columns(
         _pr=pl.coalesce(to_int("pr"), pr.str.to_uppercase().replace_strict(PROTOCOLS, default=None, return_dtype=pl.Int64)),
-        _td=to_float("td"), _sp=to_int("sp"), _dp=to_int("dp"), _flg=to_int("flg"),
-        _ipkt=to_int("ipkt"), _ibyt=to_int("ibyt"), _opkt=to_int("opkt"), _obyt=to_int("obyt"),
-        sa=pl.col("sa").str.strip_chars(), da=pl.col("da").str.strip_chars(),
+        _td=to_float("td"), sa=pl.col("sa").str.strip_chars(), da=pl.col("da").str.strip_chars(),
     )
     df = df.with_columns(_ts=parse_times(df["ts"], tz=tz, formats=["%Y-%m-%d %H:%M:%S%.f"]))
     icmp = pl.col("_pr").is_in([1, 58])
@@ -160,10 +151,10 @@ def _convert(df: pl.DataFrame, cols: dict[str, int], rejections: Rejections, tz:
         ("bad destination port", ~icmp & (unconverted("dp", "_dp") | ~pl.col("_dp").is_between(0, 65535))),
         ("bad packet count", unconverted("ipkt", "_ipkt") | unconverted("opkt", "_opkt")),
         ("bad byte count", unconverted("ibyt", "_ibyt") | unconverted("obyt", "_obyt")),
-    ], rejections)
+    ], rejections, excerpt)
     port_ok = ~icmp
     out = df.select(
-        "line", "text",
+        "line",
         pl.col("_ts").alias("ts"),
         pl.when(pl.col("_td") >= 0).then(pl.col("_td")).alias("duration_s"),
         pl.col("sa").alias("src_ip"), pl.col("da").alias("dst_ip"),
@@ -176,4 +167,4 @@ def _convert(df: pl.DataFrame, cols: dict[str, int], rejections: Rejections, tz:
         _flag("S", 2).alias("syn_count"), _flag("A", 16).alias("ack_count"),
         _flag("R", 4).alias("rst_count"), _flag("F", 1).alias("fin_count"),
     )
-    return finish_flows(out, rejections)
+    return finish_flows(out, rejections, excerpt)
