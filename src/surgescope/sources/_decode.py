@@ -68,22 +68,16 @@ K_TRUNC_LINK, K_UNSUPPORTED, K_BAD_RAW = -1, -2, -3
 PAD = 64
 
 
-def refill(f: BinaryIO, pending: bytes, chunk_bytes: int) -> tuple[bytearray, int, bool]:
+_ZEROS = bytes(PAD)
+
+
+def refill(f: BinaryIO, pending: bytes, chunk_bytes: int) -> tuple[bytes, int, bool]:
     """(buffer, data length, at end of file): ``pending`` then up to ``chunk_bytes`` from ``f``,
-    followed by :data:`PAD` zero bytes."""
-    want = len(pending) + chunk_bytes
-    buf = bytearray(want + PAD)
-    buf[: len(pending)] = pending
-    got = len(pending)
-    eof = False
-    with memoryview(buf) as mv:
-        while got < want:
-            k = f.readinto(mv[got:want])
-            if not k:
-                eof = True
-                break
-            got += k
-    return buf, got, eof
+    followed by :data:`PAD` zero bytes. (``read`` rather than ``readinto`` a preallocated
+    buffer: a small file then costs a small allocation, not a zeroed chunk.)"""
+    data = f.read(chunk_bytes)
+    eof = len(data) < chunk_bytes
+    return b"".join((pending, data, _ZEROS)), len(pending) + len(data), eof
 
 
 @dataclass
