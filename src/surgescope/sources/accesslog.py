@@ -276,6 +276,22 @@ _STR_COLS = ("ip", "vhost", "request", "method", "path", "protocol", "referer", 
 _REQUEST = r"^(?P<method>[A-Za-z][A-Za-z_-]*) (?P<path>.*?)(?: (?P<protocol>[A-Za-z]+/\d+(?:\.\d+)?))?$"
 
 
+def epoch_ns(text: pl.Expr) -> pl.Expr:
+    """Decimal text of a time since the epoch -> UTC datetime, exact to the nanosecond.
+
+    The unit follows the number of integer digits: up to 11 seconds, 14 milliseconds, 17
+    microseconds, else nanoseconds (``1741600800.25``, ``1741600800250``). Going through a
+    float would turn ``.250`` into ``.249999``.
+    """
+    parts = text.str.strip_chars().str.extract_groups(r"^(-?\d+)(?:\.(\d{1,9})\d*)?$")
+    whole = parts.struct.field("1")
+    digits = whole.str.strip_chars_start("-").str.len_bytes()
+    unit = pl.when(digits <= 11).then(10**9).when(digits <= 14).then(10**6).when(digits <= 17).then(10**3).otherwise(1)
+    frac = parts.struct.field("2").fill_null("").str.pad_end(9, "0").cast(pl.Int64, strict=False)
+    ns = whole.cast(pl.Int64, strict=False) * unit + frac * unit // 10**9
+    return ns.cast(pl.Datetime("ns", "UTC"))
+
+
 def _unescape(e: pl.Expr) -> pl.Expr:
     return e.str.replace_all(r'\\(["\\])', "$1")
 
@@ -350,8 +366,7 @@ def _convert(raw: pl.DataFrame) -> pl.DataFrame:
     if "ts_iso" in g:
         ts_parts.append(pl.col("ts_iso").str.to_datetime(time_unit="ns", time_zone="UTC", strict=False))
     if "ts_msec" in g:
-        ns = (pl.col("ts_msec").cast(pl.Float64, strict=False) * 1e9).cast(pl.Int64, strict=False)
-        ts_parts.append(ns.cast(pl.Datetime("ns", "UTC")))
+        ts_parts.append(epoch_ns(pl.col("ts_msec")))
     ts = pl.coalesce(ts_parts) if ts_parts else pl.lit(None, pl.Datetime("ns", "UTC"))
 
     def num(name: str, dtype: pl.DataType) -> pl.Expr:
@@ -406,34 +421,32 @@ def parse_lines(
     return req.filter(~bad).drop("n", "q", "line"), rej
 
 
-def addresses(ip: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(hi, lo) of text addresses, parsing each distinct address once.
+def addresses(ip: pl.Series) -> tuple[np.ndarray, np.ndarray, pl.Series]:
+    """(hi, lo, canonical text) of text addresses, parsing each distinct address once.
 
     Logs repeat their clients: parsing the distinct ones and joining back is 2.5x cheaper than
-    parsing every row (measured on 500 k rows of 20 k clients).
+    parsing every row (measured on 500 k rows of 20 k clients). Text that is no address (a
+    hostname logged by ``HostnameLookups``) is kept as it is, with null hi/lo.
     """
     uniq = ip.unique()
-    if len(uniq) * 2 > len(ip):
-        return ipaddr.from_strings(ip)
     hi, lo = ipaddr.from_strings(uniq)
+    ok = ipaddr.valid(hi, lo)
+    v4 = ipaddr.is_v4(hi, lo)
+    text = uniq.clone()  # scatter works in place; uniq stays the join key
+    if v4.any():
+        text = text.scatter(np.flatnonzero(v4), ipaddr.v4_strings(ipaddr.v4_ints(lo[v4])))
+    v6 = np.flatnonzero(ok & ~v4)
+    if len(v6):
+        text = text.scatter(v6, pl.Series(ipaddr.to_strings(hi[v6], lo[v6]), dtype=pl.String))
     key = pl.DataFrame({"ip": uniq, "k": np.arange(len(uniq), dtype=np.int64)})
-    k = pl.DataFrame({"ip": ip}).join(key, on="ip", how="left", maintain_order="left", nulls_equal=True)["k"]
-    k = k.to_numpy()
-    return hi[k], lo[k]
+    k = pl.DataFrame({"ip": ip}).join(key, on="ip", how="left", maintain_order="left", nulls_equal=True)["k"].to_numpy()
+    return hi[k], lo[k], text.gather(k)
 
 
 def to_batch(df: pl.DataFrame) -> pa.RecordBatch:
     """Requests frame with ``src_ip`` text -> Arrow batch of :data:`REQUESTS` (addresses parsed)."""
-    ip = df["src_ip"]
-    hi, lo = addresses(ip)
+    hi, lo, text = addresses(df["src_ip"])
     ok = ipaddr.valid(hi, lo)
-    v4 = ipaddr.is_v4(hi, lo)
-    text = ip
-    odd = np.flatnonzero(ok & ~v4)
-    if len(odd):
-        # IPv6 (or bracketed) addresses: store the canonical text form.
-        canon = ipaddr.to_strings(hi[odd], lo[odd])
-        text = ip.scatter(odd, pl.Series(canon, dtype=pl.String))
     cols = {name: df[name].to_arrow() for name in df.columns if name != "src_ip"}
     cols["src_ip"] = text.to_arrow()
     cols["src_ip_hi"] = pa.array(hi, type=pa.uint64(), mask=~ok)

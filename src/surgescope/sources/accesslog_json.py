@@ -10,7 +10,7 @@ Each column takes the first key of its row in this table that the line has (non-
 column            keys, in order of preference
 ================  ===========================================================================
 ``ts``            ``time_iso8601``, ``time_local``, ``msec``, ``@timestamp``, ``timestamp``,
-                  ``time``, ``StartUTC``, ``request_creation_time``, ``ts``
+                  ``StartUTC``, ``time``, ``request_creation_time``, ``ts``
 ``src_ip``        ``remote_addr``, ``client_ip``, ``clientip``, ``ClientHost``,
                   ``request.client_ip``, ``request.remote_ip`` (Caddy), ``client:port``,
                   ``ClientAddr`` (port removed), ``id.orig_h`` (Zeek), ``src_ip``, ``c-ip``,
@@ -77,6 +77,7 @@ from surgescope.sources.accesslog import (
     CHUNK_BYTES,
     MAX_LINE_BYTES,
     _split_requests,
+    epoch_ns,
     line_batches,
     ordered_map,
     to_batch,
@@ -85,7 +86,7 @@ from surgescope.sources.base import Rejections
 
 #: column -> keys in order of preference ("request.x" is inside Caddy's request object).
 MAPPING: dict[str, list[str]] = {
-    "ts": ["time_iso8601", "time_local", "msec", "@timestamp", "timestamp", "time", "StartUTC", "request_creation_time", "ts"],
+    "ts": ["time_iso8601", "time_local", "msec", "@timestamp", "timestamp", "StartUTC", "time", "request_creation_time", "ts"],
     "src_ip": ["remote_addr", "client_ip", "clientip", "ClientHost", "request.client_ip", "request.remote_ip",
                "client:port", "ClientAddr", "id.orig_h", "src_ip", "c-ip", "remote_ip", "ip"],
     "method": ["request_method", "method", "request.method", "RequestMethod", "request_verb", "cs-method"],
@@ -152,8 +153,10 @@ def _read_objects(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Lines -> (frame of ``n`` + every mapped key as text, rejected ``n, reason, line``)."""
     text = lines["line"].str.strip_chars()
     blank = text.str.len_bytes() == 0
-    obj = text.str.starts_with("{") & text.str.ends_with("}")
-    rejected = [lines.filter(~blank & ~obj).select("n", pl.lit("not a JSON object").alias("reason"), "line")]
+    brace = text.str.starts_with("{")
+    obj = brace & text.str.ends_with("}")
+    reason = pl.when(pl.col("brace")).then(pl.lit("invalid JSON")).otherwise(pl.lit("not a JSON object"))
+    rejected = [lines.with_columns(brace=brace).filter(~blank & ~obj).select("n", reason.alias("reason"), "line")]
     lines = lines.filter(obj)
     try:
         df = _ndjson(lines)
@@ -198,7 +201,7 @@ def _keys_present(lines: pl.DataFrame, sample: int = 64) -> dict[str, pl.DataTyp
             continue
         if isinstance(obj, dict):
             seen |= obj.keys()
-    return {k: pl.String for k in _TOP if k in seen}
+    return {k: pl.String() for k in _TOP if k in seen}
 
 
 def _ndjson(lines: pl.DataFrame) -> pl.DataFrame:
@@ -234,26 +237,44 @@ def _times(text: pl.Expr) -> pl.Expr:
     """Text time in any of the supported forms -> UTC nanoseconds."""
     num = text.cast(pl.Float64, strict=False)
     scale = pl.when(num.abs() < 1e11).then(1e9).when(num.abs() < 1e14).then(1e6).when(num.abs() < 1e17).then(1e3).otherwise(1.0)
-    epoch = (num * scale).cast(pl.Int64, strict=False).cast(pl.Datetime("ns", "UTC"))
+    exact = epoch_ns(text)  # decimal digits, exact; the float form catches "1.7e9"
+    epoch = pl.coalesce(exact, (num * scale).cast(pl.Int64, strict=False).cast(pl.Datetime("ns", "UTC")))
     clf = text.str.to_datetime("%d/%b/%Y:%H:%M:%S %z", strict=False, time_unit="ns")
     iso = text.str.to_datetime(time_unit="ns", time_zone="UTC", strict=False)
     return pl.coalesce(epoch, clf, iso)
+
+
+def _decode_requests(texts: pl.Series) -> pl.DataFrame:
+    """Caddy request objects (JSON text) -> frame of their fields; undecodable ones null."""
+    try:
+        return texts.str.json_decode(_CADDY_REQUEST).struct.unnest()
+    except pl.exceptions.PolarsError:
+        # A text value that merely starts with "{": decode row by row, keeping what parses.
+        rows = []
+        for t in texts.to_list():
+            try:
+                obj = json.loads(t) if t else None
+            except ValueError:
+                obj = None
+            rows.append(json.dumps(obj) if isinstance(obj, dict) else None)
+        return pl.Series(rows, dtype=pl.String).str.json_decode(_CADDY_REQUEST).struct.unnest()
 
 
 def _to_requests(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Frame of key texts -> (requests columns with ``src_ip`` text, rejected)."""
     if "request" not in df.columns:
         df = df.with_columns(pl.lit(None, pl.String).alias("request"))
-    cols = set(df.columns)
-    if df["request"].str.starts_with("{").any():
-        caddy = df["request"].str.json_decode(_CADDY_REQUEST).struct.unnest()
+    nested = df["request"].str.starts_with("{")
+    if nested.any():
+        # Caddy: "request" is an object, which read_ndjson hands over as JSON text.
+        caddy = _decode_requests(df["request"].zip_with(nested, pl.Series([None], dtype=pl.String)))
         df = df.with_columns(
-            pl.when(pl.col("request").str.starts_with("{")).then(None).otherwise(pl.col("request")).alias("request"),
+            df["request"].zip_with(~nested, pl.Series([None], dtype=pl.String)).alias("request"),
             *[caddy[f].alias("request." + f) for f in ("client_ip", "remote_ip", "method", "uri", "proto", "host")],
             caddy["headers"].struct.field("User-Agent").list.first().alias("request.headers.User-Agent"),
             caddy["headers"].struct.field("Referer").list.first().alias("request.headers.Referer"),
         )
-        cols = set(df.columns)
+    cols = set(df.columns)
 
     def first(column: str) -> pl.Expr:
         exprs = []

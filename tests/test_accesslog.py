@@ -1,0 +1,397 @@
+"""Access-log readers (text formats and JSON lines) on real and generated logs.
+
+Truth comes from outside the readers: SOURCES.md counts, values read off the file by eye
+(``sed -n 1p``), counts made with awk, an independent parse with Python's ``re`` and
+``datetime.strptime``, hand-written lines, and the generator's own ground truth.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+import zstandard
+
+from surgescope.schema import REQUESTS
+from surgescope.simulate.accesslog import Flood, generate
+from surgescope.sources import accesslog, accesslog_json, open_input
+from surgescope.sources.base import InputError, Rejections
+
+
+@pytest.fixture(scope="module")
+def apache(datasets: Path) -> Path:
+    return datasets / "logs" / "elastic-apache" / "apache_logs"
+
+
+def read(path, module=accesslog, **options) -> tuple[pl.DataFrame, Rejections]:
+    rej = Rejections()
+    table = pa.Table.from_batches(list(module.read(path, rej, **options)), schema=REQUESTS)
+    df = pl.from_arrow(table)
+    assert isinstance(df, pl.DataFrame)
+    return df, rej
+
+
+@pytest.fixture(scope="module")
+def apache_df(apache: Path) -> tuple[pl.DataFrame, Rejections]:
+    return read(apache)
+
+
+# --- the real Apache log ----------------------------------------------------------------------
+
+
+def test_apache_counts_match_sources(apache_df):
+    df, rej = apache_df
+    # SOURCES.md: 10,000 lines, 1,753 client addresses. Line 8899 is accepted leniently.
+    assert df.height == 10_000
+    assert rej.count == 0
+    assert df["src_ip"].n_unique() == 1753
+    assert df["src_ip_hi"].null_count() == 0
+
+
+def test_apache_line_8899_truncated_user_agent(apache, apache_df):
+    df, _ = apache_df
+    # sed -n 8899p: the user agent lacks its closing quote; lenient reading keeps it to the end.
+    row = df.row(8898, named=True)
+    assert row["src_ip"] == "46.118.127.106"
+    assert row["path"] == "/scripts/grok-py-test/configlib.py"
+    assert row["user_agent"] == "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html"
+    strict, rej = read(apache, strict=True)
+    assert strict.height == 9_999
+    assert rej.count == 1
+    assert (rej.samples[0].where, rej.samples[0].reason) == (8899, "unterminated quoted field")
+
+
+def test_apache_first_line_by_eye(apache_df):
+    df, _ = apache_df
+    # sed -n 1p apache_logs
+    assert df.row(0, named=True) == {
+        "ts": datetime(2015, 5, 17, 10, 5, 3, tzinfo=UTC),
+        "src_ip": "83.149.9.216",
+        "src_ip_hi": 0,
+        "src_ip_lo": 0xFFFF_0000_0000 | (83 << 24 | 149 << 16 | 9 << 8 | 216),
+        "method": "GET",
+        "path": "/presentations/logstash-monitorama-2013/images/kibana-search.png",
+        "protocol": "HTTP/1.1",
+        "status": 200,
+        "bytes": 203023,
+        "referer": "http://semicomplete.com/presentations/logstash-monitorama-2013/",
+        "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_1) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/32.0.1700.77 Safari/537.36",
+        "host": None,
+        "duration_s": None,
+    }
+
+
+def test_apache_column_counts_from_awk(apache_df):
+    df, _ = apache_df
+    # awk '{print $9}' | sort | uniq -c
+    status = dict(df["status"].value_counts().iter_rows())
+    assert status == {200: 9126, 304: 445, 404: 213, 301: 164, 206: 45, 500: 3, 416: 2, 403: 2}
+    # awk '{print $6}' | sort | uniq -c
+    assert dict(df["method"].value_counts().iter_rows()) == {"GET": 9952, "HEAD": 42, "OPTIONS": 1, "POST": 5}
+    # awk '$10=="-"' | wc -l ; awk -F'"' '$4=="-"' | wc -l ; awk -F'"' '$6=="-"' | wc -l
+    assert df["bytes"].null_count() == 669
+    assert df["referer"].null_count() == 4073
+    assert df["user_agent"].null_count() == 190
+
+
+_CLF = re.compile(r'^(\S+) \S+ \S+ \[([^\]]+)\] "(\S+) (\S+) (\S+)" (\d+) (\S+) "([^"]*)" "([^"]*)"?$')
+
+
+def test_apache_sample_matches_independent_parse(apache, apache_df):
+    """Every 37th line parsed with Python's re and datetime equals the reader's row."""
+    df, _ = apache_df
+    lines = apache.read_text(encoding="utf-8").splitlines()
+    checked = 0
+    for i in range(0, len(lines), 37):
+        m = _CLF.match(lines[i])
+        assert m, lines[i]
+        ip, when, method, path, proto, status, size, ref, ua = m.groups()
+        row = df.row(i, named=True)
+        assert row["ts"] == datetime.strptime(when, "%d/%b/%Y:%H:%M:%S %z").astimezone(UTC)
+        assert (row["src_ip"], row["method"], row["path"], row["protocol"]) == (ip, method, path, proto)
+        assert row["status"] == int(status)
+        assert row["bytes"] == (None if size == "-" else int(size))
+        assert row["referer"] == (None if ref == "-" else ref)
+        assert row["user_agent"] == (None if ua == "-" else ua)
+        checked += 1
+    assert checked == 271
+
+
+def test_apache_totals_independent(apache, apache_df):
+    df, _ = apache_df
+    times, total = [], 0
+    for line in apache.read_text(encoding="utf-8").splitlines():
+        f = line.split(" ")
+        times.append(datetime.strptime(f[3][1:] + " " + f[4][:-1], "%d/%b/%Y:%H:%M:%S %z"))
+        total += 0 if f[9] == "-" else int(f[9])
+    assert df["bytes"].sum() == total
+    assert df["ts"].min() == min(times)
+    assert df["ts"].max() == max(times)
+
+
+def test_apache_sniffed_and_opened(apache):
+    inp = open_input(apache)
+    assert (inp.kind, inp.format) == ("access-log", "clf")
+    assert inp.read_all().num_rows == 10_000
+
+
+# --- hand-written lines: offsets, escapes, addresses, odd requests ------------------------------
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "a.log") -> Path:
+    p = tmp_path / name
+    p.write_bytes(text.encode() if isinstance(text, str) else text)
+    return p
+
+
+def test_offsets_become_utc(tmp_path):
+    p = write(tmp_path,
+        '1.2.3.4 - - [10/Mar/2025:06:00:00 -0400] "GET / HTTP/1.1" 200 5 "-" "a"\n'
+        '1.2.3.4 - - [10/Mar/2025:11:30:00 +0530] "GET / HTTP/1.1" 200 5 "-" "a"\n'
+        '1.2.3.4 - - [31/Dec/2024:23:59:59 -0100] "GET / HTTP/1.1" 200 5 "-" "a"\n')
+    df, rej = read(p)
+    assert rej.count == 0
+    assert df["ts"].to_list() == [
+        datetime(2025, 3, 10, 10, 0, tzinfo=UTC),
+        datetime(2025, 3, 10, 6, 0, tzinfo=UTC),
+        datetime(2025, 1, 1, 0, 59, 59, tzinfo=UTC),
+    ]
+
+
+def test_escaped_quotes_and_odd_requests(tmp_path):
+    p = write(tmp_path,
+        r'5.6.7.8 - bob [10/Mar/2025:10:00:00 +0000] "GET /q?x=\"y\" HTTP/1.1" 200 10 "http://r/\"x\"" "Agent \"quoted\" \\ end"' "\n"
+        r'5.6.7.8 - - [10/Mar/2025:10:00:01 +0000] "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" 400 157 "-" "-"' "\n"
+        '5.6.7.8 - - [10/Mar/2025:10:00:02 +0000] "-" 408 - "-" "-"\n'
+        '5.6.7.8 - - [10/Mar/2025:10:00:03 +0000] "GET /a b c HTTP/1.0" 404 1 "-" "-"\n'
+        '5.6.7.8 - - [10/Mar/2025:10:00:04 +0000] "GET /nover" 200 1 "-" "-"\n')
+    df, rej = read(p)
+    assert rej.count == 0
+    rows = df.select("method", "path", "protocol", "status", "bytes", "referer", "user_agent").rows()
+    assert rows == [
+        ("GET", '/q?x="y"', "HTTP/1.1", 200, 10, 'http://r/"x"', 'Agent "quoted" \\ end'),
+        (None, r"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", None, 400, 157, None, None),
+        (None, None, None, 408, None, None, None),
+        ("GET", "/a b c", "HTTP/1.0", 404, 1, None, None),
+        ("GET", "/nover", None, 200, 1, None, None),
+    ]
+
+
+def test_addresses_v6_and_hostnames(tmp_path):
+    p = write(tmp_path,
+        '2001:DB8::1 - - [10/Mar/2025:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "-"\n'
+        'crawler.example.com - - [10/Mar/2025:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "-"\n'
+        '::ffff:10.0.0.1 - - [10/Mar/2025:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "-"\n')
+    df, rej = read(p)
+    assert rej.count == 0
+    assert df["src_ip"].to_list() == ["2001:db8::1", "crawler.example.com", "10.0.0.1"]
+    assert df["src_ip_hi"].to_list() == [0x2001_0DB8_0000_0000, None, 0]
+    assert df["src_ip_lo"].to_list() == [1, None, 0xFFFF_0A00_0001]
+
+
+def test_common_crlf_blank_and_rejections(tmp_path):
+    p = write(tmp_path,
+        '1.1.1.1 - - [10/Mar/2025:10:00:00 +0000] "GET /x HTTP/1.1" 200 7\r\n'
+        "\n"
+        "   \n"
+        "this is not a log line\n"
+        '1.1.1.1 - - [99/Foo/2025:10:00:00 +0000] "GET /x HTTP/1.1" 200 7\n'
+        '1.1.1.2 - - [10/Mar/2025:10:00:01 +0000] "POST /y HTTP/1.1" 201 -')  # no final newline
+    df, rej = read(p, fmt="common")
+    assert df.select("src_ip", "method", "path", "status", "bytes").rows() == [
+        ("1.1.1.1", "GET", "/x", 200, 7),
+        ("1.1.1.2", "POST", "/y", 201, None),
+    ]
+    assert [(s.where, s.reason) for s in rej.samples] == [
+        (4, "not a common access-log line"),
+        (5, "bad timestamp"),
+    ]
+    assert rej.samples[0].excerpt == "this is not a log line"
+
+
+def test_nginx_log_format(tmp_path):
+    fmt = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+           '"$http_referer" "$http_user_agent" $request_time $host')
+    p = write(tmp_path,
+        '9.9.9.9 - - [10/Mar/2025:10:00:00 +0100] "GET /api HTTP/2.0" 503 197 "-" "Go-http-client/1.1" 0.250 x.example\n'
+        '9.9.9.8 - alice [10/Mar/2025:10:00:01 +0100] "POST /login HTTP/1.1" 200 1024 "https://x.example/" "curl/8" 1.5 -\n')
+    df, rej = read(p, log_format=fmt)
+    assert rej.count == 0
+    assert df.select("ts", "src_ip", "method", "path", "protocol", "status", "bytes", "referer", "user_agent", "duration_s", "host").rows() == [
+        (datetime(2025, 3, 10, 9, 0, tzinfo=UTC), "9.9.9.9", "GET", "/api", "HTTP/2.0", 503, 197, None, "Go-http-client/1.1", 0.25, "x.example"),
+        (datetime(2025, 3, 10, 9, 0, 1, tzinfo=UTC), "9.9.9.8", "POST", "/login", "HTTP/1.1", 200, 1024, "https://x.example/", "curl/8", 1.5, None),
+    ]
+
+
+def test_log_format_iso_and_msec(tmp_path):
+    p = write(tmp_path, "1741600800.250 10.1.1.1 GET /a 200\n2025-03-10T10:00:00+02:00 10.1.1.2 HEAD /b 304\n")
+    df, rej = read(p, log_format="$msec $remote_addr $request_method $uri $status")
+    assert (df.height, rej.count) == (1, 1)
+    assert df["ts"][0] == datetime(2025, 3, 10, 10, 0, 0, 250000, tzinfo=UTC)
+    df, _ = read(p, log_format="$time_iso8601 $remote_addr $request_method $uri $status")
+    assert df["ts"].to_list() == [datetime(2025, 3, 10, 8, 0, tzinfo=UTC)]
+    assert df["method"].to_list() == ["HEAD"]
+
+
+def test_log_format_needs_address_and_time():
+    with pytest.raises(InputError):
+        accesslog.compile_log_format("$status $request")
+    with pytest.raises(InputError):
+        accesslog.compile_log_format("$remote_addr $status")
+    with pytest.raises(InputError):
+        accesslog.builtin_spec("nonsense")
+
+
+def test_vhost_combined_and_auto(tmp_path):
+    p = write(tmp_path,
+        'www.example.org:443 1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET / HTTP/1.1" 200 9 "-" "ua"\n'
+        '1.2.3.5 - - [10/Mar/2025:10:00:01 +0000] "GET / HTTP/1.1" 200 9 "-" "ua"\n')
+    df, rej = read(p)  # auto takes both
+    assert rej.count == 0
+    assert df.select("host", "src_ip").rows() == [("www.example.org", "1.2.3.4"), (None, "1.2.3.5")]
+    df, rej = read(p, fmt="vhost_combined")
+    assert (df.height, rej.count, rej.samples[0].where) == (1, 1, 2)
+
+
+def test_gzip_and_zstd(tmp_path, apache):
+    raw = apache.read_bytes()
+    gz = write(tmp_path, gzip.compress(raw), "a.log.gz")
+    zst = write(tmp_path, zstandard.ZstdCompressor().compress(raw), "a.log.zst")
+    for p in (gz, zst):
+        df, rej = read(p)
+        assert (df.height, rej.count) == (10_000, 0)
+        assert open_input(p).format == "clf"
+
+
+def test_small_chunks_keep_line_numbers(apache):
+    """Chunk boundaries fall inside lines: the same rows and rejection line number result."""
+    df, rej = read(apache, strict=True, chunk_bytes=4096)
+    assert df.height == 9_999
+    assert [s.where for s in rej.samples] == [8899]
+    assert df["src_ip"].n_unique() == 1753
+
+
+# --- generated logs: the generator's ground truth ------------------------------------------------
+
+
+def test_generated_log_ground_truth(tmp_path):
+    floods = [Flood(start_s=1800, duration_s=600, share=0.4, bots=300)]
+    g = generate(tmp_path / "g.log.gz", 60_000, seed=5, floods=floods, tz="America/New_York", clients=2000)
+    df, rej = read(g.path)
+    assert (df.height, rej.count) == (60_000, 0)
+    assert df["ts"].min() == g.start.replace(microsecond=0)
+    assert df["ts"].max() == g.end.replace(microsecond=0)
+    bots = df.filter(pl.col("src_ip").is_in(g.bots[0]))
+    assert bots.height == g.flood_lines[0]
+    # every bot request lies in the flood window (times written to the second)
+    start = g.start.replace(microsecond=0).timestamp()
+    secs = bots["ts"].dt.epoch("s")
+    assert secs.min() >= start + 1800 - 1 and secs.max() <= start + 2400 + 1
+    assert df["src_ip_hi"].null_count() == 0
+
+
+@pytest.mark.parametrize("fmt", ["common", "vhost_combined", "json"])
+def test_generated_formats(tmp_path, fmt):
+    g = generate(tmp_path / f"g.{fmt}", 5_000, seed=2, fmt=fmt, clients=300, tz="Asia/Kolkata")
+    inp = open_input(g.path)
+    assert inp.kind == "access-log"
+    t = inp.read_all()
+    assert (t.num_rows, inp.rejections.count) == (5_000, 0)
+    df = pl.from_arrow(t)
+    assert df["ts"].min() == g.start.replace(microsecond=0)
+    if fmt == "vhost_combined":
+        assert df["host"].unique().to_list() == ["x.example"]
+
+
+# --- sniffing ------------------------------------------------------------------------------------
+
+
+def test_sniff(apache, datasets):
+    assert accesslog.sniff(apache.read_bytes()[:65536])
+    assert not accesslog_json.sniff(apache.read_bytes()[:65536])
+    flows = next((datasets / "flows").rglob("*.csv"))
+    assert not accesslog.sniff(flows.read_bytes()[:65536])
+    assert not accesslog_json.sniff(flows.read_bytes()[:65536])
+    reports = b'{"time":"2025-03-10T14:02:00Z","service":"x","region":"US","problem":"app","count":3}\n'
+    assert not accesslog_json.sniff(reports)
+    assert not accesslog.sniff(reports)
+    zeek_conn = b'{"ts":1741600800.1,"uid":"C1","id.orig_h":"10.0.0.1","id.orig_p":1,"id.resp_h":"10.0.0.2","id.resp_p":80,"proto":"tcp"}\n'
+    assert not accesslog_json.sniff(zeek_conn)
+    assert not accesslog.sniff(b"ts,value\n2025-03-10 10:00:00,1\n")
+
+
+# --- JSON lines ------------------------------------------------------------------------------------
+
+NGINX = {"time_iso8601": "2025-03-10T10:02:00-04:00", "remote_addr": "203.0.113.7", "request": "GET /home?x=1 HTTP/1.1",
+         "status": "200", "body_bytes_sent": "5120", "request_time": "0.012", "http_referer": "",
+         "http_user_agent": "Mozilla/5.0 \"q\"", "host": "x.example"}
+CADDY = {"level": "info", "ts": 1741600920.25, "logger": "http.log.access", "msg": "handled request",
+         "request": {"remote_ip": "198.51.100.9", "remote_port": "41342", "client_ip": "198.51.100.10", "proto": "HTTP/2.0",
+                     "method": "POST", "host": "api.example", "uri": "/v1/post",
+                     "headers": {"User-Agent": ["curl/8.5.0"], "Referer": ["https://r.example/"]}},
+         "bytes_read": 0, "duration": 0.5, "size": 10900, "status": 201}
+TRAEFIK = {"ClientAddr": "192.0.2.1:58378", "ClientHost": "192.0.2.1", "DownstreamContentSize": 19, "DownstreamStatus": 404,
+           "Duration": 107890, "RequestHost": "localhost", "RequestMethod": "GET", "RequestPath": "/missing",
+           "RequestProtocol": "HTTP/1.1", "StartUTC": "2025-03-10T10:44:31.069474311Z", "request_User-Agent": "Go-http-client/1.1",
+           "time": "2025-03-10T10:44:31Z"}
+ALB = {"type": "https", "time": "2025-03-10T14:02:00.186641Z", "elb": "app/x/1", "client:port": "2001:db8::7:51000",
+       "request_processing_time": "0.001", "target_processing_time": "0.004", "response_processing_time": "0.000",
+       "elb_status_code": "503", "sent_bytes": "197", "request": "GET https://x.example:443/ HTTP/1.1",
+       "user_agent": "python-requests/2.31.0", "domain_name": "x.example"}
+ZEEK_HTTP = {"ts": 1741615320.5, "uid": "C1", "id.orig_h": "10.9.8.7", "id.orig_p": 5000, "id.resp_h": "10.0.0.1",
+             "method": "GET", "host": "x.example", "uri": "/z", "referrer": "-", "user_agent": "ua",
+             "status_code": 200, "response_body_len": 42}
+
+
+def test_json_dialects(tmp_path):
+    objs = [NGINX, CADDY, TRAEFIK, ALB, ZEEK_HTTP]
+    p = write(tmp_path, "".join(json.dumps(o) + "\n" for o in objs), "a.json")
+    assert accesslog_json.sniff(p.read_bytes())
+    df, rej = read(p, accesslog_json)
+    assert rej.count == 0
+    got = df.select("ts", "src_ip", "method", "path", "protocol", "status", "bytes", "referer", "user_agent", "host").rows()
+    assert got == [
+        (datetime(2025, 3, 10, 14, 2, tzinfo=UTC), "203.0.113.7", "GET", "/home?x=1", "HTTP/1.1", 200, 5120, None, 'Mozilla/5.0 "q"', "x.example"),
+        (datetime(2025, 3, 10, 10, 2, 0, 250000, tzinfo=UTC), "198.51.100.10", "POST", "/v1/post", "HTTP/2.0", 201, 10900, "https://r.example/", "curl/8.5.0", "api.example"),
+        (datetime(2025, 3, 10, 10, 44, 31, 69474, tzinfo=UTC), "192.0.2.1", "GET", "/missing", "HTTP/1.1", 404, 19, None, "Go-http-client/1.1", "localhost"),
+        (datetime(2025, 3, 10, 14, 2, 0, 186641, tzinfo=UTC), "2001:db8::7", "GET", "https://x.example:443/", "HTTP/1.1", 503, 197, None, "python-requests/2.31.0", "x.example"),
+        (datetime(2025, 3, 10, 14, 2, 0, 500000, tzinfo=UTC), "10.9.8.7", "GET", "/z", None, 200, 42, None, "ua", "x.example"),
+    ]
+    assert df["duration_s"][4] is None
+    assert df["duration_s"][:4].to_list() == pytest.approx([0.012, 0.5, 107890e-9, 0.005])
+    assert df["src_ip_hi"][3] == 0x2001_0DB8_0000_0000
+    # Traefik keeps nanoseconds: 10:44:31.069474311
+    assert df["ts"].dt.nanosecond()[2] == 69474311
+
+
+def test_json_rejections(tmp_path):
+    lines = [
+        json.dumps(NGINX),
+        "",
+        "{not json",
+        "[1, 2, 3]",
+        json.dumps({"remote_addr": "1.1.1.1", "status": 200}),
+        json.dumps({**NGINX, "time_iso8601": "yesterday"}),
+        json.dumps({**NGINX, "remote_addr": None, "status": {"nested": True}}),
+        json.dumps({**NGINX, "status": {"nested": True}}),
+        "plain text",
+    ]
+    p = write(tmp_path, "\n".join(lines) + "\n", "b.json")
+    df, rej = read(p, accesslog_json)
+    assert df.height == 2
+    assert df["status"].to_list() == [200, None]
+    assert [(s.where, s.reason) for s in rej.samples] == [
+        (3, "invalid JSON"),
+        (4, "not a JSON object"),
+        (5, "no time"),
+        (6, "bad timestamp"),
+        (7, "no client address"),
+        (9, "not a JSON object"),
+    ]
+    assert rej.count == 6
