@@ -369,3 +369,25 @@ def test_reflection_capture_uploaded_as_multipart(client: httpx.Client, datasets
     (attack,) = client.get("/v1/status").json()["attacks"]
     assert attack["vector"] == "snmp-amplification"
     assert attack["reflected_service"]["port"] == 161
+
+
+def test_state_survives_a_restart_with_a_duckdb_file(tmp_path, datasets) -> None:
+    db = tmp_path / "service.duckdb"
+    day = x_day()
+    with LiveServer(create_app(db=db)) as live, httpx.Client(base_url=live.url, timeout=60) as c:
+        assert post_csv(c, day).status_code == 200
+        flows = datasets / "flows" / "cicids2017-improved" / "BENIGN_5000.csv"
+        assert c.post("/v1/traffic", content=flows.read_bytes()).status_code == 200
+        before = c.get("/v1/status").json()
+        alerts = c.get("/v1/alerts").json()["alerts"]
+    assert len(alerts) == 8
+    with LiveServer(create_app(db=db)) as live, httpx.Client(base_url=live.url, timeout=60) as c:
+        after = c.get("/v1/status").json()
+        (x,) = after["services"]
+        assert x["reports_total"] == day["count"].sum()
+        assert [(et(w["peak_at"]), w["peak"]) for w in x["waves"]] == PEAKS
+        assert x["by_region"] == before["services"][0]["by_region"]
+        assert after["traffic"]["flows"]["records_total"] == 5000
+        assert after["traffic"]["flows"]["series"] == before["traffic"]["flows"]["series"]
+        # The alerts are kept, and none fires again for what was already announced.
+        assert c.get("/v1/alerts").json()["alerts"] == alerts

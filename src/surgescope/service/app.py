@@ -36,6 +36,7 @@ from surgescope.incident import iso
 from surgescope.service import detector as det
 from surgescope.service.dashboard import PAGE
 from surgescope.service.metrics import Metrics
+from surgescope.service.persist import Persist
 from surgescope.service.reports import ReportState, parse_records
 from surgescope.service.traffic import Analyzer, TrafficState
 from surgescope.service.upload import MAX_BODY, UploadError, receive
@@ -80,8 +81,8 @@ def error(status: int, message: str) -> Response:
 class Service:
     """The state behind the routes: reports, traffic, alerts, metrics, one lock."""
 
-    def __init__(self, analyze: Analyzer | None = None,
-                 window_s: float = 300.0, max_body: int = MAX_BODY, clock=time.time) -> None:
+    def __init__(self, analyze: Analyzer | None = None, window_s: float = 300.0,
+                 max_body: int = MAX_BODY, clock=time.time, db: str | Path | None = None) -> None:
         self.lock = threading.Lock()
         self.metrics = Metrics()
         self.max_body = max_body
@@ -90,18 +91,43 @@ class Service:
         self.alerts: deque[dict] = deque(maxlen=MAX_ALERTS)
         self._alert_id = 0
         self.started = time.time()
+        self.persist = Persist(db) if db else None
+        if self.persist:
+            self._resume()
+
+    def _resume(self) -> None:
+        """Reload what the DuckDB file kept; alerts already fired do not fire again."""
+        p = self.persist
+        self.reports.load(p.load_bins(), p.load_breakdown())
+        for t in p.load_tables():
+            self.traffic.load(**t)
+        self.alerts.extend(p.load_alerts(MAX_ALERTS))
+        self._alert_id = max((a["id"] for a in self.alerts), default=0)
+        self.reports.refresh()
+        self.reports.alerts()  # the restored waves were announced before the restart
 
     def fire(self, alerts: list[dict]) -> None:
+        fired = []
         for a in alerts:
             self._alert_id += 1
             a = {"id": self._alert_id, "fired_at": iso(int(time.time() * 1e9)), **a}
             self.alerts.append(a)
+            fired.append(a)
             log.warning("alert %s %s: %s", a["id"], a.get("type"), a.get("message"))
         self.metrics.inc("alerts_fired", len(alerts))
+        if self.persist and fired:
+            self.persist.add_alerts(json.loads(json.dumps(fired, default=_default)))
 
     def add_reports(self, records: list, rejected: int, samples: list[dict]) -> dict:
         with self.lock:
             over = self.reports.add(records)
+            if self.persist:
+                skip = {r["where"] for r in over}
+                kept = [r for i, r in enumerate(records) if i not in skip]
+                self.persist.add_bins([(svc, m, c) for m, c, svc, _, _ in kept])
+                self.persist.add_breakdown(
+                    [(svc, "region", reg, c) for _, c, svc, reg, _ in kept if reg is not None]
+                    + [(svc, "problem", prob, c) for _, c, svc, _, prob in kept if prob is not None])
             self.reports.refresh()
             self.fire(self.reports.alerts())
         accepted = len(records) - len(over)
@@ -163,6 +189,11 @@ def _read_traffic(service: Service, path: Path, kind: str, label: str) -> dict:
     with service.lock:
         events = service.traffic.ingest(inp.table, table, rej.count)
         service.fire([_attack_alert(kind, inp.table, a) for kind, a in events])
+        if service.persist:
+            st = service.traffic.tables[inp.table]
+            service.persist.save_table(inp.table, st.seconds, st.records_total, st.rejected_total,
+                                       st.uploads, st.latest_ns,
+                                       json.loads(json.dumps(st.attacks, default=_default)))
     return {"kind": inp.kind, "format": inp.format, "table": inp.table, "records": table.num_rows,
             "rejected": rej.count, "rejections": rej.to_dict()["samples"],
             "attacks_new": sum(1 for kind, _ in events if kind == "attack-start")}
@@ -202,11 +233,12 @@ def create_app(db: str | Path | None = None, analyze: Analyzer | None = None,
     """The surgescope service as an ASGI app (``surgescope serve`` runs it with uvicorn).
 
     Report counts are scored by :mod:`surgescope.service.detector`; ``analyze(table, table_name)`` finds attacks in a window of traffic
-    (default: :func:`surgescope.attack.analyze`). ``db`` (or ``$SURGESCOPE_DB``) is reserved
-    for a DuckDB file keeping the state across restarts.
+    (default: :func:`surgescope.attack.analyze`). ``db`` (or ``$SURGESCOPE_DB``) is a DuckDB
+    file keeping the state across restarts (:mod:`surgescope.service.persist`); without it the
+    state is in memory only.
     """
-    db = db or os.environ.get("SURGESCOPE_DB")
-    svc = Service(analyze, window_s=window_s, max_body=max_body)
+    db = db or os.environ.get("SURGESCOPE_DB") or None
+    svc = Service(analyze, window_s=window_s, max_body=max_body, db=db)
     app = FastAPI(title="surgescope", version=__version__, docs_url=None, redoc_url=None)
     app.state.service = svc
 

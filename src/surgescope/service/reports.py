@@ -185,6 +185,17 @@ class ReportState:
             self.latest = minute if self.latest is None else max(self.latest, minute)
         return bad
 
+    def load(self, bins: list[tuple[str, int, int]], breakdown: list[tuple[str, str, str, int]]) -> None:
+        """Restore bins and breakdowns kept by :mod:`surgescope.service.persist`."""
+        for service, minute, count in bins:
+            s = self.services.get(service) or self.services.setdefault(service, ServiceSeries(service))
+            s.add(int(minute), int(count), None, None)
+            self.latest = minute if self.latest is None else max(self.latest, minute)
+        for service, dimension, key, count in breakdown:
+            if service in self.services:
+                counter = self.services[service].regions if dimension == "region" else self.services[service].problems
+                counter[key] += count
+
     def now_minute(self) -> int | None:
         """The first incomplete minute: that of the latest report, or now if reports are live."""
         if self.latest is None:

@@ -92,6 +92,14 @@ class TrafficState:
         self.max_rows = max_rows
         self.tables: dict[str, TableState] = {}
 
+    def load(self, name: str, seconds: pl.DataFrame, records: int, rejected: int, uploads: int,
+             latest_ns: int | None, attacks: list[dict]) -> None:
+        """Restore one table kept by :mod:`surgescope.service.persist` (its window is not kept)."""
+        st = self.tables.setdefault(name, TableState(name))
+        st.seconds = seconds.cast({"second": pl.Int64, "records": pl.Int64, "bytes": pl.Int64})
+        st.records_total, st.rejected_total, st.uploads, st.latest_ns = records, rejected, uploads, latest_ns
+        st.attacks = attacks
+
     def _aggregate(self, st: TableState, table: pa.Table) -> None:
         col = BYTES_COLUMN[st.name]
         df = pl.from_arrow(table.select(["ts", col])).select(
