@@ -30,8 +30,10 @@ def browser() -> Iterator:
         b.close()
 
 
-def test_dashboard_shows_posted_data_and_escapes_names(browser) -> None:
+def test_dashboard_shows_posted_data_and_escapes_names(browser, datasets) -> None:
     with LiveServer(create_app()) as live, httpx.Client(base_url=live.url, timeout=30) as c:
+        capture = datasets / "pcap" / "stopddos" / "pkt.TCP.synflood.spoofed.pcap"
+        assert c.post("/v1/traffic", content=capture.read_bytes()).status_code == 200
         assert post_csv(c, x_day().filter(pl.col("time") <= utc("14:10"))).status_code == 200
         hostile = x_day().filter(pl.col("time") <= utc("07:00")).with_columns(
             service=pl.lit(HOSTILE), region=pl.lit(HOSTILE))
@@ -73,6 +75,13 @@ def test_dashboard_shows_posted_data_and_escapes_names(browser) -> None:
         assert "Outage now: " in page.locator("#headline").text_content()
         assert page.locator("#alerts li").count() >= 4
         assert x_row.locator("svg path").count() == 1  # the chart of the last hours
+
+        # The capture: 37,841 packets (SOURCES.md), a SYN flood that is over.
+        traffic = page.locator("#traffic tbody tr").first.locator("td").all_text_contents()
+        assert traffic[:3] == ["packets", "37,841", "0"]
+        attack = page.locator("#attack").text_content()
+        assert attack.startswith("ended syn-flood from 2021-04-28T10:30:21.099Z")
+        assert "vectors: syn-flood 100%" in attack
 
         # Everything the page loaded came from the service itself.
         assert requests and all(u.startswith(live.url) or u.startswith("data:") for u in requests)
