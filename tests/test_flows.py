@@ -236,16 +236,17 @@ def test_zeek_concatenated_logs_and_bad_lines(tmp_path):
 MUTATIONS = ["truncate", "extra_column", "non_numeric", "invalid_utf8", "nul", "random"]
 
 
-def _mutate(line: bytes, how: str, data: st.DataObject) -> bytes:
-    """A guaranteed-bad variant of one CICFlowMeter data line."""
-    if how == "truncate":  # cut before the last comma: fewer than 91 fields
-        return line[: data.draw(st.integers(1, line.rfind(b",")))]
+def _mutate(line: bytes, how: str, data: st.DataObject, sep: bytes, numeric: list[int]) -> bytes:
+    """A guaranteed-bad variant of one data line; ``numeric``: indices of fields the reader
+    converts to numbers."""
+    if how == "truncate":  # cut before the last separator: fewer fields
+        return line[: data.draw(st.integers(1, line.rfind(sep)))]
     if how == "extra_column":
-        return line + b"," + data.draw(st.binary(max_size=5)).replace(b"\n", b"").replace(b",", b"")
-    if how == "non_numeric":  # Src Port (column 4) or Flow Duration (column 9)
-        fields = line.split(b",")
-        fields[data.draw(st.sampled_from([3, 8]))] = data.draw(st.sampled_from([b"eighty", b"1e", b"--", b"0x"]))
-        return b",".join(fields)
+        return line + sep + data.draw(st.binary(max_size=5)).replace(b"\n", b"").replace(sep, b"")
+    if how == "non_numeric":
+        fields = line.split(sep)
+        fields[data.draw(st.sampled_from(numeric))] = data.draw(st.sampled_from([b"eighty", b"1e", b"--", b"0x"]))
+        return sep.join(fields)
     if how == "invalid_utf8":
         at = data.draw(st.integers(0, len(line)))
         return line[:at] + b"\xff\xfe" + line[at:]
@@ -253,26 +254,35 @@ def _mutate(line: bytes, how: str, data: st.DataObject) -> bytes:
         at = data.draw(st.integers(0, len(line)))
         return line[:at] + b"\x00" + line[at:]
     junk = data.draw(st.binary(min_size=1, max_size=300)).replace(b"\n", b" ").replace(b"\r", b" ")
-    return b"X" + junk  # never blank, never 91 comma-separated fields of the right types
+    return b"X" + junk  # never blank, never a line of the right shape
 
 
 @pytest.fixture(scope="module")
-def ddos_head(flow_dir):
-    return (flow_dir / "DDoS_5000.csv").read_bytes().split(b"\n")[:41]  # header + 40 rows
+def hostile_inputs(flow_dir):
+    """Per reader: header lines, 40 good data lines, separator, numeric field indices."""
+    cic = (flow_dir / "DDoS_5000.csv").read_bytes().split(b"\n")
+    nf = nfdump_csv_16((NF_FLOWS * 10)[:40], summary=False).encode().split(b"\n")
+    zk = zeek_tsv([dict(CONNS[i % 2], uid=f"C{i}") for i in range(40)]).encode().split(b"\n")
+    return {
+        cicflowmeter: (cic[:1], cic[1:41], b",", [3, 8]),  # Src Port, Flow Duration
+        nfdump: (nf[:1], nf[1:41], b",", [11, 12, 13]),  # ipkt, ibyt, opkt (ports may be ICMP type.code)
+        zeek: (zk[:8], zk[8:48], b"\t", [3, 16, 17]),  # id.orig_p, orig_pkts, orig_ip_bytes
+    }
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data())
-def test_hostile_cicflowmeter_rows_rejected_by_line(tmp_path, ddos_head, data):
-    lines = list(ddos_head)
-    bad = sorted(data.draw(st.sets(st.integers(2, 41), min_size=1, max_size=8)))
-    for n in bad:
-        lines[n - 1] = _mutate(lines[n - 1], data.draw(st.sampled_from(MUTATIONS)), data)
-    path = write(tmp_path / "hostile.csv", b"\n".join(lines) + b"\n")
+@given(data=st.data(), module=st.sampled_from([cicflowmeter, nfdump, zeek]))
+def test_hostile_rows_rejected_by_line(tmp_path, hostile_inputs, data, module):
+    head, rows, sep, numeric = hostile_inputs[module]
+    rows = list(rows)
+    bad = sorted(data.draw(st.sets(st.integers(0, 39), min_size=1, max_size=8)))
+    for i in bad:
+        rows[i] = _mutate(rows[i], data.draw(st.sampled_from(MUTATIONS)), data, sep, numeric)
+    path = write(tmp_path / "hostile.txt", b"\n".join(head + rows) + b"\n")
     rej = Rejections(max_samples=100)
-    rows = sum(b.num_rows for b in cicflowmeter.read(path, rej))
-    assert rows == 40 - len(bad)
-    assert sorted(r.where for r in rej.samples) == bad
+    got = sum(b.num_rows for b in module.read(path, rej))
+    assert got == 40 - len(bad)
+    assert sorted(r.where for r in rej.samples) == [len(head) + 1 + i for i in bad]
     assert rej.count == len(bad)
 
 
