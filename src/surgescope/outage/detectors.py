@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 MAD_TO_SD = 1.4826
+MEANABS_TO_SD = 1.2533  # sqrt(pi/2): mean absolute deviation to SD for Gaussian noise
 
 
 @dataclass(frozen=True)
@@ -181,9 +182,10 @@ EXTREME_LEVEL = ExtremeLevelParams()
 
 
 def _record_batch(x: np.ndarray, p: ExtremeLevelParams) -> np.ndarray:
-    prev = pl.Series(x).shift(1)
-    hi = prev.rolling_max(p.window, min_samples=1).to_numpy().astype(np.float64)
-    lo = prev.rolling_min(p.window, min_samples=1).to_numpy().astype(np.float64)
+    s = pl.Series(x)
+    # range of the previous `window` samples (rolling before shifting: see _level_batch)
+    hi = s.rolling_max(p.window, min_samples=1).shift(1).to_numpy().astype(np.float64)
+    lo = s.rolling_min(p.window, min_samples=1).shift(1).to_numpy().astype(np.float64)
     return _record(x, hi, lo, p.margin)
 
 
@@ -196,15 +198,26 @@ def _record(x: np.ndarray, hi: np.ndarray, lo: np.ndarray, margin: float) -> np.
 
 def _level_batch(x: np.ndarray, p: ExtremeLevelParams) -> np.ndarray:
     s = pl.Series(x)
-    ref = s.shift(p.short)  # the `long` samples that end `short` samples ago
-    med = ref.rolling_median(p.long, min_samples=p.min_history).to_numpy().astype(np.float64)
+    # one rolling median serves twice: shifted by `short` it is the level reference, shifted
+    # by 1 it is what each sample deviates from. Polars' rolling median is 3x slower on a
+    # series with leading nulls, so medians are taken before shifting (same windows).
+    m = s.rolling_median(p.long, min_samples=p.min_history)
+    med = m.shift(p.short).to_numpy().astype(np.float64)
     cur = s.rolling_mean(p.short, min_samples=1).to_numpy().astype(np.float64)
-    dev = (s - s.shift(1).rolling_median(p.long, min_samples=p.min_history)).abs()
-    mad = dev.shift(1).rolling_median(p.long, min_samples=p.min_history).to_numpy().astype(np.float64)
-    sd = ref.rolling_std(p.long, min_samples=p.min_history).to_numpy().astype(np.float64)
-    level = ref.abs().rolling_mean(p.long, min_samples=p.min_history).to_numpy().astype(np.float64)
-    z = np.abs(cur - med) / _scale(mad, sd, level)
+    dev = (s - m.shift(1)).abs()[p.min_history:]  # the first min_history are null
+    # spread: mean absolute deviation from the running median (a rolling median of the
+    # deviations scored 0.25 NAB points more and ran 3x slower; bench/bench_outage.py)
+    mad = pl.concat([pl.Series([None] * min(p.min_history, len(x)), dtype=pl.Float64),
+                     dev.rolling_mean(p.long, min_samples=p.min_history)]).shift(1)
+    spread = MEANABS_TO_SD * mad.to_numpy().astype(np.float64)
+    sd = s.rolling_std(p.long, min_samples=p.min_history).shift(p.short).to_numpy().astype(np.float64)
+    level = s.abs().rolling_mean(p.long, min_samples=p.min_history).shift(p.short).to_numpy().astype(np.float64)
+    z = np.abs(cur - med) / _spread(spread, sd, level)
     return np.nan_to_num(z, nan=0.0, posinf=0.0)
+
+
+def _spread(robust: np.ndarray, sd: np.ndarray, level: np.ndarray) -> np.ndarray:
+    return np.fmax(np.fmax(np.nan_to_num(robust), 0.1 * np.nan_to_num(sd)), 1e-3 * np.nan_to_num(level) + 1e-9)
 
 
 def hold_alarms(score: np.ndarray, fire: float, hold: int, growth: float) -> np.ndarray:
@@ -270,8 +283,8 @@ class ExtremeLevel:
         z = 0.0
         if len(ref) >= p.min_history and len(self._devs) >= p.min_history:
             cur = float(np.mean(np.r_[hist[-(p.short - 1):] if p.short > 1 else [], x]))
-            scale = _scale(np.array([np.median(self._devs)]), np.array([np.std(ref, ddof=1)]),
-                           np.array([np.mean(np.abs(ref))]))[0]
+            scale = _spread(np.array([MEANABS_TO_SD * np.mean(self._devs)]), np.array([np.std(ref, ddof=1)]),
+                            np.array([np.mean(np.abs(ref))]))[0]
             z = abs(cur - float(np.median(ref))) / float(scale)
             z = z if np.isfinite(z) else 0.0
         rel = min(z / max(self._zmax, p.level_floor), 1.0)
