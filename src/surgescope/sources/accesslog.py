@@ -214,7 +214,7 @@ def _lines_frame(data: bytes, first: int) -> pl.DataFrame:
         return pl.DataFrame([nums, pl.Series("line", arr)])
     # Only lines with non-ASCII bytes can be invalid UTF-8: check just those, in Python, and
     # decode the invalid ones with U+FFFD replacement characters.
-    raw = pl.Series("line", pa.LargeBinaryArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data)))
+    raw = pl.Series("line", pa.Array.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]))
     high = np.flatnonzero(buf >= 0x80)
     bad, fixed = [], []
     for i in np.unique(np.searchsorted(offsets[1:], high, side="right")).tolist():
@@ -239,7 +239,8 @@ def line_batches(
 
     Memory is bounded by ``chunk_bytes`` + ``max_line``: a line longer than ``max_line`` that
     spans chunks is skipped as it streams by (and rejected as "line too long"), never held.
-    Lines longer than ``max_line`` inside one chunk are returned; callers reject them by length.
+    Lines longer than ``max_line`` inside one chunk are returned; callers reject them by length
+    (see :func:`too_long`).
     """
     with open_binary(path) as f:
         carry = b""  # start of the unfinished line
@@ -263,7 +264,9 @@ def line_batches(
                 done += frame.height
                 yield frame
             if len(carry) > max_line:
-                rejections.add(done + 1, "line too long", carry[:200])
+                # Not held: passed on as a one-row frame holding its start, marked too long, so
+                # the caller rejects it in file order with the others.
+                yield pl.DataFrame({"n": [done + 1], "line": [carry[:200].decode("utf-8", "replace")], "too_long": [True]})
                 carry, skipping = b"", True
         if carry and not skipping:
             yield _lines_frame(carry + b"\n", done + 1)
@@ -274,6 +277,14 @@ def line_batches(
 
 _STR_COLS = ("ip", "vhost", "request", "method", "path", "protocol", "referer", "ua", "host", "q")
 _REQUEST = r"^(?P<method>[A-Za-z][A-Za-z_-]*) (?P<path>.*?)(?: (?P<protocol>[A-Za-z]+/\d+(?:\.\d+)?))?$"
+
+
+def too_long(lines: pl.DataFrame, max_line: int) -> pl.Series:
+    """Mask of the lines to reject as "line too long" (by length, or marked by line_batches)."""
+    mask = lines["line"].str.len_bytes() > max_line
+    if "too_long" in lines.columns:
+        mask = mask | lines["too_long"]
+    return mask
 
 
 def epoch_ns(text: pl.Expr) -> pl.Expr:
@@ -395,9 +406,9 @@ def parse_lines(
     lines: pl.DataFrame, spec: Spec, strict: bool = False, max_line: int = MAX_LINE_BYTES
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Parse one frame of lines -> (accepted requests with ``src_ip`` text, rejected ``n, reason, line``)."""
-    length = lines["line"].str.len_bytes()
-    long = lines.filter(length > max_line)
-    lines = lines.filter(length <= max_line)
+    over = too_long(lines, max_line)
+    long = lines.filter(over).select("n", "line")
+    lines = lines.filter(~over).select("n", "line")
     hit, miss = _extract(lines, spec.regex)
     if spec.lenient is not None and miss.height:
         hit2, miss = _extract(miss, spec.lenient)

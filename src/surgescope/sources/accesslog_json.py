@@ -81,6 +81,7 @@ from surgescope.sources.accesslog import (
     line_batches,
     ordered_map,
     to_batch,
+    too_long,
 )
 from surgescope.sources.base import Rejections
 
@@ -98,6 +99,9 @@ MAPPING: dict[str, list[str]] = {
     "user_agent": ["http_user_agent", "user_agent", "useragent", "request.headers.User-Agent", "request_User-Agent", "cs(User-Agent)"],
     "host": ["host", "http_host", "server_name", "request.host", "RequestHost", "domain_name", "vhost"],
 }
+
+# json.loads raises RecursionError, not ValueError, on deeply nested input.
+_BAD_JSON = (ValueError, RecursionError)
 
 #: Keys whose value is "address:port".
 WITH_PORT = {"client:port", "ClientAddr"}
@@ -140,7 +144,7 @@ def sniff(head: bytes) -> bool:
             continue
         try:
             obj = json.loads(line)
-        except ValueError:
+        except _BAD_JSON:
             return False
         if not isinstance(obj, dict):
             return False
@@ -168,7 +172,7 @@ def _read_objects(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
                 if not isinstance(json.loads(line), dict):
                     bad.append(i)
                     reasons.append("not a JSON object")
-            except ValueError:
+            except _BAD_JSON:
                 bad.append(i)
                 reasons.append("invalid JSON")
         mask = np.ones(lines.height, dtype=bool)
@@ -197,7 +201,7 @@ def _keys_present(lines: pl.DataFrame, sample: int = 64) -> dict[str, pl.DataTyp
     for line in lines["line"].gather(idx).to_list():
         try:
             obj = json.loads(line)
-        except ValueError:
+        except _BAD_JSON:
             continue
         if isinstance(obj, dict):
             seen |= obj.keys()
@@ -254,7 +258,7 @@ def _decode_requests(texts: pl.Series) -> pl.DataFrame:
         for t in texts.to_list():
             try:
                 obj = json.loads(t) if t else None
-            except ValueError:
+            except _BAD_JSON:
                 obj = None
             rows.append(json.dumps(obj) if isinstance(obj, dict) else None)
         return pl.Series(rows, dtype=pl.String).str.json_decode(_CADDY_REQUEST).struct.unnest()
@@ -322,9 +326,9 @@ def _to_requests(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def parse_lines(lines: pl.DataFrame, max_line: int = MAX_LINE_BYTES) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One frame of lines -> (requests with ``src_ip`` text, rejected ``n, reason, line``)."""
-    length = lines["line"].str.len_bytes()
-    long = lines.filter(length > max_line).select("n", pl.lit("line too long").alias("reason"), pl.col("line").str.slice(0, 200))
-    objs, rej1 = _read_objects(lines.filter(length <= max_line))
+    over = too_long(lines, max_line)
+    long = lines.filter(over).select("n", pl.lit("line too long").alias("reason"), pl.col("line").str.slice(0, 200))
+    objs, rej1 = _read_objects(lines.filter(~over).select("n", "line"))
     req, rej2 = _to_requests(objs)
     rej = pl.concat([long, rej1, rej2]).sort("n").with_columns(pl.col("line").str.strip_chars_end("\r\n"))
     return req, rej
