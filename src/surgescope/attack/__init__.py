@@ -20,7 +20,14 @@ import polars as pl
 import pyarrow as pa
 
 from surgescope.attack import features
-from surgescope.attack.detect import StaticThresholds, Thresholds, Tracker, candidates, heavy_clients, run_tracker
+from surgescope.attack.detect import (
+    StaticThresholds,
+    Thresholds,
+    Tracker,
+    candidates,
+    heavy_clients,
+    run_tracker,
+)
 from surgescope.attack.sources import SpaceSaving, top_sources
 from surgescope.incident import iso
 

@@ -104,15 +104,20 @@ def heavy_clients(w: Windows, th: Thresholds) -> pl.DataFrame:
     r = c.rolling("win", period=period, group_by=["dst_key", "src_key"]).agg(
         pl.col("requests").sum().alias("req_h"), pl.col("conns").sum().alias("conn_h")
     )
-    if w.table == "flows":
-        heavy = pl.col("conn_h") >= th.client_conns
-    elif w.table == "requests":
-        heavy = pl.col("req_h") >= th.client_requests
-    else:
-        heavy = (pl.col("req_h") >= th.client_requests) | (
-            (pl.col("conn_h") >= th.client_conns) & (pl.col("req_h") >= 0.5 * pl.col("conn_h"))
-        )
-    return r.with_columns(heavy.alias("heavy")).unique(["win", "dst_key", "src_key"], keep="last")
+    return r.with_columns(heavy_expr(w.table, th).alias("heavy")).unique(["win", "dst_key", "src_key"], keep="last")
+
+
+def heavy_expr(table: str, th: Thresholds) -> pl.Expr:
+    """Is a client heavy, given its requests ``req_h`` and new connections ``conn_h`` over the
+    horizon? Flows: connections (flows) alone; logs: requests; packets: requests, or
+    connections that carry requests (a SYN flood from one host is not an HTTP flood)."""
+    if table == "flows":
+        return pl.col("conn_h") >= th.client_conns
+    if table == "requests":
+        return pl.col("req_h") >= th.client_requests
+    return (pl.col("req_h") >= th.client_requests) | (
+        (pl.col("conn_h") >= th.client_conns) & (pl.col("req_h") >= 0.5 * pl.col("conn_h"))
+    )
 
 
 def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -121,11 +126,12 @@ def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None) ->
     ws = w.window_s
     rate = pl.col("records") / ws
     cls = pl.col("cls")
-    d = w.by_dst.select(
+    # Lazy throughout, one collect at the end: the streaming path calls this every 0.1 s.
+    d = w.by_dst.lazy().select(
         "win", "dst_key", pl.col("tcp").alias("d_tcp"), pl.col("syn").alias("d_syn"),
         "syn_sent", "tcp_sent", pl.col("records").alias("d_records"), pl.col("bytes").alias("d_bytes"),
     )
-    x = w.by_class.join(d, on=["win", "dst_key"], how="left")
+    x = w.by_class.lazy().join(d, on=["win", "dst_key"], how="left")
     cand = (
         (cls.str.ends_with("-amplification") & (rate >= th.amp_rate) & (pl.col("sources") >= th.amp_sources))
         | ((cls == "tcp-reflection") & (rate >= th.synack_rate) & (pl.col("sources") >= th.synack_sources)
@@ -152,13 +158,14 @@ def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None) ->
     rows = x.select(
         "win", "dst_key", "dst_ip",
         pl.when(cls == "web").then(pl.lit("http-flood")).otherwise(cls).alias("vector"),
-        rate.alias("rate"), "records", (cand & (cls != "web")).fill_null(False).alias("candidate"),
+        rate.cast(pl.Float64).alias("rate"), pl.col("records").cast(pl.Int64),
+        (cand & (cls != "web")).fill_null(False).alias("candidate"),
     )
     # HTTP flood: requests (flows) of heavy clients.
     if heavy is None:
         heavy = heavy_clients(w, th)
     hc = (
-        w.by_client.join(heavy.select("win", "dst_key", "src_key", "heavy"), on=["win", "dst_key", "src_key"], how="left")
+        w.by_client.lazy().join(heavy.lazy().select("win", "dst_key", "src_key", "heavy"), on=["win", "dst_key", "src_key"], how="left")
         .filter(pl.col("heavy").fill_null(False))
         .group_by("win", "dst_key")
         .agg(
@@ -171,13 +178,13 @@ def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None) ->
         .join(hc, on=["win", "dst_key"], how="inner")
         .select(
             "win", "dst_key", "dst_ip", "vector",
-            (pl.col("heavy_req") / ws).alias("rate"),
-            pl.col("heavy_web").alias("records"),
+            (pl.col("heavy_req") / ws).cast(pl.Float64).alias("rate"),
+            pl.col("heavy_web").cast(pl.Int64).alias("records"),
             (pl.col("heavy_req") / ws >= (th.http_flow_rate if w.table == "flows" else th.http_rate)).alias("candidate"),
         )
     )
     rows = rows.filter(pl.col("vector") != "http-flood")
-    return pl.concat([rows, web.cast(rows.schema)], how="vertical").sort("win", "dst_key", "vector")
+    return pl.concat([rows, web], how="vertical").sort("win", "dst_key", "vector").collect()
 
 
 @dataclass
@@ -206,15 +213,19 @@ class Tracker:
     active: list[tuple[datetime, int, str]] = field(default_factory=list)
     attacks: list[dict] = field(default_factory=list)
 
-    def _is_active(self, key: tuple[int, str], rate: float, cand: bool) -> bool:
+    def _is_active(self, key: tuple[int, str], rate: float, cand: bool, update: bool = True) -> bool:
         m = self.baseline.get(key, 0.0)
         ok = cand and rate >= self.th.baseline_factor * m
-        if not cand:
+        if not cand and update:
             a = self.th.baseline_alpha
             self.baseline[key] = (1 - a) * m + a * rate if key in self.baseline else rate
         return ok
 
-    def step(self, win: datetime, rows: list[dict], record: bool = True) -> list[dict]:
+    def step(self, win: datetime, rows: list[dict], record: bool = True, partial: bool = False) -> list[dict]:
+        """One window's rows -> events. ``partial=True`` evaluates a window still filling
+        (streaming, for early alerts): it may open attacks and add vectors, but it neither
+        updates baselines, nor counts records, nor closes attacks; the window's full step
+        does that when it closes."""
         from datetime import timedelta
 
         events: list[dict] = []
@@ -222,10 +233,10 @@ class Tracker:
         names: dict[int, str] = {}
         for r in rows:
             key = (r["dst_key"], r["vector"])
-            if self._is_active(key, float(r["rate"]), bool(r["candidate"])):
+            if self._is_active(key, float(r["rate"]), bool(r["candidate"]), update=not partial):
                 by_dst.setdefault(r["dst_key"], {})[r["vector"]] = float(r["records"])
                 names[r["dst_key"]] = r["dst_ip"]
-                if record:
+                if record and not partial:
                     self.active.append((win, r["dst_key"], r["vector"]))
         gap = timedelta(seconds=self.th.merge_gap_s)
         wlen = timedelta(seconds=self.th.window_s)
@@ -233,22 +244,23 @@ class Tracker:
             o = self.open.get(dst)
             if o is None:
                 o = self.open[dst] = _Open(names[dst], win, win)
-                o.vectors = dict(vecs)
+                o.vectors = {v: 0.0 for v in vecs} if partial else dict(vecs)
                 o.main = max(vecs, key=vecs.get)
                 events.append({"event": "start", "dst": o.dst_ip, "window": win, "vector": o.main,
                                "vectors": sorted(vecs)})
                 continue
-            o.last = win
+            o.last = max(o.last, win)
             new = [v for v in vecs if v not in o.vectors]
             for v, n in vecs.items():
-                o.vectors[v] = o.vectors.get(v, 0.0) + n
-            main = max(o.vectors, key=o.vectors.get)
+                o.vectors[v] = o.vectors.get(v, 0.0) + (0.0 if partial else n)
+            main = max(o.vectors, key=o.vectors.get) if not partial else o.main
             if new or main != o.main:
                 o.main = main
                 events.append({"event": "vector-change", "dst": o.dst_ip, "window": win, "vector": main,
                                "vectors": sorted(o.vectors), "added": sorted(new)})
-        for dst in [d for d, o in self.open.items() if d not in by_dst and win - o.last > gap]:
-            events.append(self._close(dst, wlen))
+        if not partial:
+            for dst in [d for d, o in self.open.items() if d not in by_dst and win - o.last > gap]:
+                events.append(self._close(dst, wlen))
         return events
 
     def _close(self, dst: int, wlen) -> dict:

@@ -64,7 +64,9 @@ def window_col(window_s: float) -> pl.Expr:
 
 def _key(prefix: str) -> pl.Expr:
     # One 64-bit key per address for grouping; the text form is carried alongside for reports.
-    return pl.struct(f"{prefix}_ip_hi", f"{prefix}_ip_lo").hash(seed=7).alias(f"{prefix}_key")
+    # IPv4 (hi == 0) keeps its exact lower half; IPv6 mixes in a hash of the upper half.
+    hi = pl.col(f"{prefix}_ip_hi")
+    return (pl.col(f"{prefix}_ip_lo") ^ pl.when(hi == 0).then(pl.lit(0, pl.UInt64)).otherwise(hi.hash(seed=7))).alias(f"{prefix}_key")
 
 
 def _flag(name: str) -> pl.Expr:
@@ -91,8 +93,7 @@ def classify_packets(df: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     web = dport.is_in(WEB_PORTS).fill_null(False)
     amp = pl.col("src_port").replace_strict(ports, default=None, return_dtype=pl.String)
     base = (
-        pl.when(frag_off > 0).then(pl.lit(None, pl.String))
-        .when((proto == 17) & amp.is_not_null()).then(amp)
+        pl.when((proto == 17) & amp.is_not_null()).then(amp)
         .when(proto == 17).then(pl.lit("udp-flood"))
         .when((proto == 1) | (proto == 58)).then(pl.lit("icmp-flood"))
         .when((proto == 6) & _flag("syn") & _flag("ack")).then(pl.lit("tcp-reflection"))
@@ -102,22 +103,50 @@ def classify_packets(df: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         .when((proto == 6) & _flag("ack") & (payload == 0) & ~_flag("fin")).then(pl.lit("ack-flood"))
         .otherwise(pl.lit("other"))
     )
-    frag_key = ["src_ip_hi", "src_ip_lo", "dst_ip_hi", "dst_ip_lo", "proto", "ip_id"]
     is_frag = (frag_off > 0) | pl.col("frag_more").fill_null(False)
-    lf = lf.with_columns(base.alias("cls0"), is_frag.alias("frag"))
-    # A non-first fragment belongs to the vector of its first fragment (same id).
-    first_cls = pl.col("cls0").filter(frag_off == 0).first().over(frag_key)
-    cls = (
-        pl.when(frag_off > 0).then(pl.coalesce(first_cls, pl.lit("ip-fragment")))
-        .otherwise(pl.col("cls0"))
+    lf = lf.with_columns(base.alias("cls"), is_frag.alias("frag"))
+    # A non-first fragment belongs to the vector of its first fragment (same source,
+    # destination, protocol and IP id). Only the (rare) fragments take part in the join.
+    frag_key = ["src_ip_hi", "src_ip_lo", "dst_ip_hi", "dst_ip_lo", "proto", "ip_id"]
+    firsts = (
+        lf.filter((frag_off == 0) & pl.col("frag_more").fill_null(False))
+        .select(*frag_key, pl.col("cls").alias("first_cls")).unique(frag_key, keep="first")
     )
+    rest = lf.filter(frag_off == 0)
+    later = (
+        lf.filter(frag_off > 0).join(firsts, on=frag_key, how="left")
+        .with_columns(pl.coalesce("first_cls", pl.lit("ip-fragment")).alias("cls")).drop("first_cls")
+    )
+    lf = pl.concat([rest, later], how="vertical")
     return lf.with_columns(
-        cls.alias("cls"),
         (pl.col("ip_len").cast(pl.Int64)).alias("size"),
         ((proto == 6) & _flag("psh") & (payload > 0) & (payload < FULL_SEGMENT) & web).alias("req"),
         ((proto == 6) & _flag("syn") & ~_flag("ack") & web).alias("conn"),
+        *_flag_columns(),
         _key("src"), _key("dst"),
-    ).drop("cls0")
+    )
+
+
+def _flag_columns() -> list[pl.Expr]:
+    """Per-record TCP flag indicators, summed per window (cheaper than filtered sums)."""
+    tcp = pl.col("proto") == 6
+    return [
+        (tcp & _flag("syn") & ~_flag("ack")).alias("f_syn"),
+        (tcp & _flag("syn") & _flag("ack")).alias("f_synack"),
+        (tcp & _flag("ack") & ~_flag("syn")).alias("f_ack"),
+        (tcp & _flag("rst")).alias("f_rst"),
+        (tcp & (_flag("ece") | _flag("cwr"))).alias("f_ecn"),
+    ]
+
+
+def _class_detail() -> list[pl.Expr]:
+    return [
+        (pl.col("ttl").max().cast(pl.Int32) - pl.col("ttl").min().cast(pl.Int32)).alias("ttl_spread"),
+        pl.col("frag").mean().alias("fragment_share"),
+        pl.col("size").mean().alias("size_mean"),
+        pl.col("size").quantile(0.5).alias("size_p50"),
+        pl.col("size").quantile(0.9).alias("size_p90"),
+    ]
 
 
 def _extra(table: str) -> list[pl.Expr]:
@@ -134,11 +163,16 @@ def _extra(table: str) -> list[pl.Expr]:
     return []
 
 
-def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str) -> Windows:
-    """The three window tables of an already classified frame (see :func:`classify`)."""
+def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, detail: bool = True) -> Windows:
+    """The three window tables of an already classified frame (see :func:`classify`).
+
+    ``detail=False`` computes only the columns the detector reads (the streaming replay's
+    fast path); the detector's inputs are the same expressions either way.
+    """
     lf = lf.lazy().with_columns(window_col(window_s))
-    extra_dst = _extra(table)
-    conn = pl.struct("src_key", "src_port").n_unique()
+    extra_dst = _extra(table) if detail else []
+    # A connection key: source address and port (wrapping multiply spreads the port bits).
+    conn = (pl.col("src_key") ^ (pl.col("src_port").fill_null(0).cast(pl.UInt64) * 0x9E3779B97F4A7C15)).n_unique()
     by_class = (
         lf.group_by("win", "dst_key", "cls")
         .agg(
@@ -149,55 +183,47 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str) 
             pl.col("src_port").n_unique().alias("src_ports"),
             conn.alias("conns"),
             pl.col("dst_port").n_unique().alias("dst_ports"),
-            pl.col("dst_port").mode().first().alias("top_dst_port"),
-            pl.col("src_port").mode().first().alias("top_src_port"),
-            (pl.col("ttl").max().cast(pl.Int32) - pl.col("ttl").min().cast(pl.Int32)).alias("ttl_spread"),
-            pl.col("frag").mean().alias("fragment_share"),
-            pl.col("size").mean().alias("size_mean"),
-            pl.col("size").quantile(0.5).alias("size_p50"),
-            pl.col("size").quantile(0.9).alias("size_p90"),
+            *(_class_detail() if detail else []),
         )
     )
-    # Sources seen for the first time (in this input) in each window.
-    first_seen = lf.group_by("dst_key", "src_key").agg(pl.col("win").min().alias("win"))
-    new_sources = first_seen.group_by("win", "dst_key").agg(pl.len().alias("new_sources"))
     is_tcp = pl.col("proto") == 6
-    by_dst = (
-        lf.group_by("win", "dst_key")
-        .agg(
-            pl.col("dst_ip").first(),
-            pl.col("n").sum().alias("records"),
-            pl.col("size").sum().alias("bytes"),
-            pl.col("req").sum().alias("requests"),
-            pl.col("src_key").n_unique().alias("sources"),
-            pl.col("n").filter(is_tcp).sum().alias("tcp"),
-            pl.col("n").filter(pl.col("proto") == 17).sum().alias("udp"),
-            pl.col("n").filter(pl.col("proto").is_in([1, 58])).sum().alias("icmp"),
-            pl.col("n").filter(is_tcp & _flag("syn") & ~_flag("ack")).sum().alias("syn"),
-            pl.col("n").filter(is_tcp & _flag("syn") & _flag("ack")).sum().alias("synack"),
-            pl.col("n").filter(is_tcp & _flag("ack") & ~_flag("syn")).sum().alias("ack"),
-            pl.col("n").filter(is_tcp & _flag("rst")).sum().alias("rst"),
-            pl.col("n").filter(is_tcp & (_flag("ece") | _flag("cwr"))).sum().alias("ece_cwr"),
-            pl.col("frag").mean().alias("fragment_share"),
-            (pl.col("src_key").value_counts(sort=True).first().struct.field("count")
-             / pl.len()).alias("top_source_share"),
-            (pl.col("dst_port").value_counts(sort=True).first().struct.field("count")
-             / pl.len()).alias("top_dst_port_share"),
-            *extra_dst,
-        )
-        .join(new_sources, on=["win", "dst_key"], how="left")
+    dst_detail = [
+        pl.col("req").sum().alias("requests"),
+        pl.col("src_key").n_unique().alias("sources"),
+        (pl.col("proto") == 17).sum().alias("udp"),
+        pl.col("proto").is_in([1, 58]).sum().alias("icmp"),
+        pl.col("f_synack").sum().alias("synack"),
+        pl.col("f_ack").sum().alias("ack"),
+        pl.col("f_rst").sum().alias("rst"),
+        pl.col("f_ecn").sum().alias("ece_cwr"),
+        pl.col("frag").mean().alias("fragment_share"),
+    ]
+    by_dst = lf.group_by("win", "dst_key").agg(
+        pl.col("dst_ip").first(),
+        pl.col("n").sum().alias("records"),
+        pl.col("size").sum().alias("bytes"),
+        is_tcp.sum().alias("tcp"),
+        pl.col("f_syn").sum().alias("syn"),
+        *(dst_detail if detail else []),
+        *extra_dst,
     )
+    if detail:
+        # Sources seen for the first time (in this input) in each window.
+        first_seen = lf.group_by("dst_key", "src_key").agg(pl.col("win").min().alias("win"))
+        new_sources = first_seen.group_by("win", "dst_key").agg(pl.len().alias("new_sources"))
+        by_dst = by_dst.join(new_sources, on=["win", "dst_key"], how="left").with_columns(
+            pl.col("new_sources").fill_null(0))
     # What each host sent: its own SYNs make incoming SYN-ACKs answers, not reflection.
     sent = (
         lf.group_by("win", "src_key")
         .agg(
-            pl.col("n").filter(is_tcp & _flag("syn") & ~_flag("ack")).sum().alias("syn_sent"),
-            pl.col("n").filter(is_tcp).sum().alias("tcp_sent"),
+            pl.col("f_syn").sum().alias("syn_sent"),
+            is_tcp.sum().alias("tcp_sent"),
         )
         .rename({"src_key": "dst_key"})
     )
     by_dst = by_dst.join(sent, on=["win", "dst_key"], how="left").with_columns(
-        pl.col("syn_sent", "tcp_sent", "new_sources").fill_null(0)
+        pl.col("syn_sent", "tcp_sent").fill_null(0)
     )
     by_client = (
         lf.group_by("win", "dst_key", "src_key")
@@ -207,10 +233,21 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str) 
             pl.col("size").sum().alias("bytes"),
             pl.col("req").sum().alias("requests"),
             pl.col("conn").sum().alias("conns"),
-            pl.col("n").filter(pl.col("web")).sum().alias("web"),
+            pl.col("web").sum().alias("web"),
         )
     )
-    by_class, by_dst, by_client = pl.collect_all([by_class, by_dst, by_client])
+    if not detail:
+        by_class, by_dst, by_client = pl.collect_all([by_class, by_dst, by_client])
+        return Windows(by_class, by_dst, by_client, table, window_s)
+    ports = lf.group_by("win", "dst_key", "dst_port").agg(pl.len().alias("k")).group_by("win", "dst_key").agg(
+        pl.col("k").max().alias("top_port"))
+    by_class, by_dst, by_client, ports = pl.collect_all([by_class, by_dst, by_client, ports])
+    # Concentration: share of the window's records from the top source, to the top port.
+    top = by_client.group_by("win", "dst_key").agg(pl.col("records").max().alias("top_src"))
+    by_dst = by_dst.join(top, on=["win", "dst_key"], how="left").join(ports, on=["win", "dst_key"], how="left").with_columns(
+        (pl.col("top_src") / pl.col("records")).alias("top_source_share"),
+        (pl.col("top_port") / pl.col("records")).alias("top_dst_port_share"),
+    ).drop("top_src", "top_port")
     return Windows(by_class.sort("win"), by_dst.sort("win"), by_client.sort("win"), table, window_s)
 
 
@@ -250,6 +287,7 @@ def classify_flows(df: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         pl.lit(None, pl.UInt8).alias("ttl"),
         pl.lit(1, pl.Int64).alias("n"),
         pl.lit(None, pl.UInt16).alias("tcp_flags"),
+        *[pl.lit(False).alias(c) for c in ("f_syn", "f_synack", "f_ack", "f_rst", "f_ecn")],
         _key("src"), _key("dst"),
     )
 
@@ -272,6 +310,7 @@ def classify_requests(df: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         pl.lit(6, pl.UInt8).alias("proto"), pl.lit(None, pl.UInt16).alias("tcp_flags"),
         pl.lit(None, pl.UInt16).alias("src_port"), pl.lit(80, pl.UInt16).alias("dst_port"),
         dst.alias("dst_ip"),
+        *[pl.lit(False).alias(c) for c in ("f_syn", "f_synack", "f_ack", "f_rst", "f_ecn")],
         _key("src"), dst.hash(seed=7).alias("dst_key"),
     )
 
