@@ -10,6 +10,7 @@ the published one, not the generator's: four waves peaking at about 20,608 repor
 from __future__ import annotations
 
 import io
+import json
 import re
 import socket
 import threading
@@ -22,6 +23,8 @@ import httpx
 import polars as pl
 import pytest
 import uvicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from surgescope.service import create_app
 from surgescope.simulate.reports import reconstruct_x_2025_03_10
@@ -391,3 +394,66 @@ def test_state_survives_a_restart_with_a_duckdb_file(tmp_path, datasets) -> None
         assert after["traffic"]["flows"]["series"] == before["traffic"]["flows"]["series"]
         # The alerts are kept, and none fires again for what was already announced.
         assert c.get("/v1/alerts").json()["alerts"] == alerts
+
+
+def test_a_failing_attack_analysis_keeps_the_records(datasets) -> None:
+    def broken(table, name):
+        raise RuntimeError("boom")
+
+    path = datasets / "flows" / "cicids2017-improved" / "DDoS_5000.csv"
+    with LiveServer(create_app(analyze=broken)) as live, httpx.Client(base_url=live.url, timeout=60) as c:
+        r = c.post("/v1/traffic", content=path.read_bytes())
+        assert r.status_code == 200
+        assert r.json()["records"] == 5000 and "attack analysis failed" in r.json()["analysis_error"]
+        assert c.get("/v1/status").json()["traffic"]["flows"]["records_total"] == 5000
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+REPORT_LIKE = st.fixed_dictionaries({}, optional={
+    "time": st.one_of(st.text(max_size=30), st.integers(), st.floats(), st.just("2025-03-10T10:02:00Z")),
+    "count": JSON_VALUES, "service": JSON_VALUES, "region": JSON_VALUES, "problem": JSON_VALUES,
+})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.lists(REPORT_LIKE | JSON_VALUES, max_size=6))
+def test_hostile_report_bodies_never_crash_the_service(server: LiveServer, body) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        # json.dumps writes NaN and Infinity as bare words, which Python's parser accepts.
+        r = c.post("/v1/reports", content=json.dumps(body), headers={"content-type": "application/json"})
+        assert r.status_code in (200, 400), r.text
+        j = r.json()
+        assert ("error" in j) if r.status_code == 400 else (j["accepted"] + j["rejected"] == len(body))
+        assert c.get("/v1/status").status_code == 200
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(head=st.sampled_from([b"", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x0a\x0d\x0d\x0a",
+                             b"127.0.0.1 - - [", b"#fields\t", b"id,Flow ID,", b"\x1f\x8b"]),
+       tail=st.binary(max_size=300), kind=st.sampled_from(["auto", "pcap", "access-log", "flows"]))
+def test_hostile_traffic_bodies_get_a_json_answer(server: LiveServer, head, tail, kind) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        r = c.post(f"/v1/traffic?kind={kind}", content=head + tail)
+        assert r.status_code in (200, 400), r.text
+        assert "\n" not in r.text.strip() and "Traceback" not in r.text
+
+
+def test_live_reports_complete_minutes_by_the_wall_clock() -> None:
+    from surgescope.service.reports import ReportState, parse_records
+
+    now = [datetime(2025, 3, 10, 10, 5, 10, tzinfo=UTC).timestamp()]
+    state = ReportState(clock=lambda: now[0])
+    records, _ = parse_records([{"time": "2025-03-10T10:00:30Z", "count": 4, "service": "x"}])
+    state.add(records)
+    (x,) = state.status()
+    # Reports are live (the latest is minutes old): 10:00 to 10:04 are complete, quiet ones are 0.
+    assert [(p["t"], p["value"]) for p in x["series"]] == [
+        ("2025-03-10T10:00:00Z", 4), ("2025-03-10T10:01:00Z", 0), ("2025-03-10T10:02:00Z", 0),
+        ("2025-03-10T10:03:00Z", 0), ("2025-03-10T10:04:00Z", 0)]
+    now[0] += 2 * 3600  # two hours without a report: back to event time (a replay, not live)
+    (x,) = state.status()
+    assert [p["t"] for p in x["series"]] == []  # only the minute of the latest report, still open

@@ -184,19 +184,30 @@ def _read_traffic(service: Service, path: Path, kind: str, label: str) -> dict:
     if table.num_rows == 0:
         reason = rej.samples[0].reason if rej.samples else "no records"
         raise UploadError(400, f"{label}: no record could be read ({rej.count} rejected; first: {reason})")
-    # The analysis runs outside the lock so status polls are not held up by it; only the
-    # merge of its results into the shared state is locked.
+    # The attack analysis runs outside the lock so status polls and other uploads are not
+    # held up by it; adding the records and merging the results are locked.
     with service.lock:
-        events = service.traffic.ingest(inp.table, table, rej.count)
-        service.fire([_attack_alert(kind, inp.table, a) for kind, a in events])
+        window = service.traffic.add(inp.table, table, rej.count)
+    analysis_error = None
+    try:
+        found = service.traffic.find(inp.table, window)
+    except Exception as e:  # the records are in; a failing analysis must not lose them
+        log.exception("attack analysis failed on %s", label)
+        found, analysis_error = [], f"attack analysis failed ({type(e).__name__}); records kept"
+    with service.lock:
+        events = service.traffic.merge(inp.table, found)
+        service.fire([_attack_alert(what, inp.table, a) for what, a in events])
         if service.persist:
             st = service.traffic.tables[inp.table]
             service.persist.save_table(inp.table, st.seconds, st.records_total, st.rejected_total,
                                        st.uploads, st.latest_ns,
                                        json.loads(json.dumps(st.attacks, default=_default)))
-    return {"kind": inp.kind, "format": inp.format, "table": inp.table, "records": table.num_rows,
-            "rejected": rej.count, "rejections": rej.to_dict()["samples"],
-            "attacks_new": sum(1 for kind, _ in events if kind == "attack-start")}
+    result = {"kind": inp.kind, "format": inp.format, "table": inp.table, "records": table.num_rows,
+              "rejected": rej.count, "rejections": rej.to_dict()["samples"],
+              "attacks_new": sum(1 for what, _ in events if what == "attack-start")}
+    if analysis_error:
+        result["analysis_error"] = analysis_error
+    return result
 
 
 def _read_reports_json(path: Path) -> tuple[list, int, list[dict]]:

@@ -121,17 +121,13 @@ class TrafficState:
         mask = pc.and_(pc.greater_equal(ts, end - self.window_ns), pc.less_equal(ts, end))
         return both.filter(mask)
 
-    def ingest(self, name: str, table: pa.Table, rejected: int = 0) -> list[tuple[str, dict]]:
-        """Add one upload's records; returns alerts as (``attack-start``/``attack-end``, attack).
-
-        An attack is ongoing while its end is within ``ONGOING_S`` of the table's latest record;
-        one that ends inside an upload is announced as started and over at once.
-        """
+    def add(self, name: str, table: pa.Table, rejected: int = 0) -> pa.Table:
+        """Add one upload's records to the aggregates; returns the window to analyse."""
         st = self.tables.setdefault(name, TableState(name))
         st.uploads += 1
         st.rejected_total += rejected
         if table.num_rows == 0:
-            return []
+            return table
         st.records_total += table.num_rows
         self._aggregate(st, table)
         end = pc.max(table["ts"]).cast(pa.int64()).as_py()
@@ -142,13 +138,30 @@ class TrafficState:
         # The kept window follows the table's latest record; an older upload is analysed in
         # its own window but does not displace newer records.
         st.recent = win if end >= st.latest_ns else st.recent
-        if self.analyze is None:
+        return win
+
+    def find(self, name: str, window: pa.Table) -> list[dict]:
+        """Attacks in a window (no shared state touched: callers run it outside their lock)."""
+        if self.analyze is None or window.num_rows == 0:
             return []
-        found = self.analyze(win, name)
+        found = self.analyze(window, name)
         if isinstance(found, dict):  # an Incident-style {"attacks": [...]} is accepted too
             found = found.get("attacks", [])
-        new = self._merge(st, [dict(a) for a in (found or [])])
+        return [dict(a) for a in (found or [])]
+
+    def merge(self, name: str, found: list[dict]) -> list[tuple[str, dict]]:
+        """Merge attacks found into the table's; returns alerts as (``attack-start``/``-end``, attack).
+
+        An attack is ongoing while its end is within ``ONGOING_S`` of the table's latest record;
+        one that ends inside an upload is announced as started and over at once.
+        """
+        st = self.tables[name]
+        new = self._merge(st, found)
         return [("attack-start", a) for a in new] + [("attack-end", a) for a in self._ended(st)]
+
+    def ingest(self, name: str, table: pa.Table, rejected: int = 0) -> list[tuple[str, dict]]:
+        """:meth:`add`, :meth:`find` and :meth:`merge` in one go (for single-threaded use)."""
+        return self.merge(name, self.find(name, self.add(name, table, rejected)))
 
     def _ended(self, st: TableState) -> list[dict]:
         """Attacks no longer ongoing at the table's latest record, not yet announced as over."""
