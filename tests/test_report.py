@@ -144,7 +144,7 @@ def test_headline_answers_the_four_questions(written):
     assert "vectors: http-flood, syn-flood, dns-amplification" in text
     assert "peak 1.25 kpkt/s" in text and "2.03 Mbit/s" in text
     assert "Very low confidence (0.02)" in text
-    assert "reflected traffic, spoofing suspected" in text
+    assert "Reflected traffic and spoofing suspected: the sources' countries say nothing about the attacker" in text
 
 
 def test_html_waves_table_in_display_zone(written):

@@ -103,7 +103,7 @@ def size_answer(report: dict[str, Any]) -> dict[str, str]:
         packets = sum(int(a.get("packets") or 0) for a in attacks)
         detail = f"{fmt_int(packets)} attack packets from {fmt_int(sources)} sources" if packets else f"{fmt_int(sources)} sources"
         if waves:
-            detail += f"; {fmt_int(sum(float(w.get('peak') or 0) for w in waves))} reports at the wave peaks combined"
+            detail += f"; outage peak {fmt_int(max(float(w.get('peak') or 0) for w in waves))} reports per interval"
         return {"question": q, "answer": ", ".join(parts) or "size not measured", "detail": detail, "level": "yes"}
     if waves:
         top = max(float(w.get("peak") or 0) for w in waves)
@@ -126,7 +126,12 @@ def origin_answer(report: dict[str, Any]) -> dict[str, str]:
         flags.append("spoofing suspected")
     top = (att.get("by_country") or [None])[0]
     located = f"most sources registered in {clip(top.get('country'), 40)} ({fmt_share(top.get('share'))})" if top else "no country located"
-    detail = located + ("; " + ", ".join(flags) if flags else "")
+    if flags:
+        # Reflected or forged sources: their countries say nothing about the attacker, so say
+        # that before any country.
+        detail = " and ".join(flags).capitalize() + ": the sources' countries say nothing about the attacker (" + located + ")"
+    else:
+        detail = located
     return {"question": q, "answer": answer, "detail": detail, "level": band}
 
 
