@@ -419,7 +419,7 @@ REPORT_LIKE = st.fixed_dictionaries({}, optional={
 })
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.lists(REPORT_LIKE | JSON_VALUES, max_size=6))
 def test_hostile_report_bodies_never_crash_the_service(server: LiveServer, body) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as c:
