@@ -220,15 +220,19 @@ def test_zeek_json_lines(tmp_path):
     _check_conns(df)
 
 
-def test_zeek_concatenated_logs_and_bad_lines(tmp_path):
+@pytest.mark.parametrize("chunk_size", [150, 400, 1 << 20])  # header lines at chunk edges, or not
+def test_zeek_concatenated_logs_and_bad_lines(tmp_path, chunk_size):
     text = zeek_tsv(CONNS[:2]) + zeek_tsv(CONNS[2:])  # two logs back to back
     lines = text.splitlines()
     lines.insert(9, "not\ta\tconn\trecord")  # line 10, between the two records of the first log
     path = write(tmp_path / "conn.log", "\n".join(lines) + "\n")
     rej = Rejections()
-    rows = sum(b.num_rows for b in zeek.read(path, rej))
-    assert rows == 3
+    batches = list(zeek.read(path, rej, chunk_size=chunk_size))
+    assert sum(b.num_rows for b in batches) == 3
     assert [(r.where, r.reason) for r in rej.samples] == [(10, "expected 21 fields, found 4")]
+    ts = [t for b in batches for t in b.column("ts").to_pylist()]
+    assert ts == [datetime(2011, 11, 3, 0, 19, 26, 452687, tzinfo=UTC), datetime(2011, 11, 3, 0, 19, 27, 1, tzinfo=UTC),
+                  datetime(2011, 11, 3, 0, 19, 28, 500000, tzinfo=UTC)]
 
 
 # --- hostile input ---------------------------------------------------------------------------

@@ -49,7 +49,7 @@ MAX_LINE = 1 << 20
 CHUNK_BYTES = 8 << 20
 
 
-def _clean_lines(parts: list[bytes], first: int, rejections: Rejections, max_line: int) -> pl.DataFrame:
+def clean_lines(parts: list[bytes], first: int, rejections: Rejections, max_line: int) -> pl.DataFrame:
     """Decode and number one batch of raw lines; bad lines are rejected, blank ones dropped."""
     body = b"\n".join(parts)
     text: str | None = None
@@ -142,7 +142,7 @@ def line_batches(
 ) -> Iterator[pl.DataFrame]:
     """Numbered, decoded, non-blank lines of a byte stream, in bounded batches."""
     for body, first in raw_chunks(f, rejections, chunk_size, max_line):
-        yield _clean_lines(body.split(b"\n"), first, rejections, max_line)
+        yield clean_lines(body.split(b"\n"), first, rejections, max_line)
 
 
 Excerpt = Callable[[Sequence[int]], list[str]]
@@ -203,86 +203,92 @@ class DelimitedFile:
                 if at >= 0:
                     body = body[:max(at - 1, 0)] if at > 0 else b""
                     if body:
-                        yield self._parse(body, first, n, idx, list(keep))
+                        yield parse_chunk(body, first, n, idx, list(keep), self.sep, self.quoting, self.rejections, self.max_line)
                     return
             if body:
-                yield self._parse(body, first, n, idx, list(keep))
+                yield parse_chunk(body, first, n, idx, list(keep), self.sep, self.quoting, self.rejections, self.max_line)
 
-    def _parse(self, body: bytes, first: int, n: int, idx: list[int], keep: list[str]) -> tuple[pl.DataFrame, Excerpt]:
-        rej = self.rejections
-        a = np.frombuffer(body, dtype=np.uint8)
-        nl = np.flatnonzero(a == 10)
-        starts = np.concatenate(([0], nl + 1)).astype(np.int64)
-        ends = np.concatenate((nl, [len(a)])).astype(np.int64)
-        has_cr = False
-        if b"\r" in body:
-            cr = (ends > starts) & (a[np.maximum(ends - 1, 0)] == 13)
-            ends = ends - cr
-            has_cr = bool(cr.any())
-        ends_l, starts_l = ends, starts
 
-        def excerpt(lines: Sequence[int]) -> list[str]:
-            out = []
-            for ln in lines:
-                i = int(ln) - first
-                s, e = int(starts_l[i]), int(ends_l[i])
-                out.append(body[s:min(e, s + 200)].decode("utf-8", "replace"))
-            return out
+def parse_chunk(body: bytes, first: int, n: int, idx: list[int], keep: list[str], sep: str, quoting: bool,
+                rej: Rejections, max_line: int = MAX_LINE) -> tuple[pl.DataFrame, Excerpt]:
+    """One chunk of whole lines (from :func:`raw_chunks`) -> ``(DataFrame(line, *keep), excerpt)``.
 
-        count = len(starts)
-        bad = np.zeros(count, dtype=bool)
-        blank = ends == starts
+    ``n`` fields per line; ``idx`` the positions of the ``keep`` columns. Blank lines are
+    skipped; lines too long, with NUL bytes, invalid UTF-8 or the wrong field count are rejected.
+    """
+    a = np.frombuffer(body, dtype=np.uint8)
+    nl = np.flatnonzero(a == 10)
+    starts = np.concatenate(([0], nl + 1)).astype(np.int64)
+    ends = np.concatenate((nl, [len(a)])).astype(np.int64)
+    has_cr = False
+    if b"\r" in body:
+        cr = (ends > starts) & (a[np.maximum(ends - 1, 0)] == 13)
+        ends = ends - cr
+        has_cr = bool(cr.any())
+    ends_l, starts_l = ends, starts
 
-        def reject(mask: np.ndarray, reason: str) -> None:
-            new = mask & ~bad & ~blank
-            if new.any():
-                lines = (np.flatnonzero(new) + first).tolist()
-                room = max(0, rej.max_samples - len(rej.samples))
-                rej.add_many(lines, reason, excerpt(lines[:room]))
-                bad[new] = True
+    def excerpt(lines: Sequence[int]) -> list[str]:
+        out = []
+        for ln in lines:
+            i = int(ln) - first
+            s, e = int(starts_l[i]), int(ends_l[i])
+            out.append(body[s:min(e, s + 200)].decode("utf-8", "replace"))
+        return out
 
-        reject(ends - starts > self.max_line, f"line longer than {self.max_line} bytes")
-        if b"\x00" in body:
-            z = np.zeros(count, dtype=bool)
-            z[np.searchsorted(starts, np.flatnonzero(a == 0), side="right") - 1] = True
-            reject(z, "NUL byte")
-        reject(_utf8_errors(body, starts), "invalid UTF-8")
-        quoted = np.zeros(count, dtype=bool)
-        if self.quoting and b'"' in body:
-            quoted[np.searchsorted(starts, np.flatnonzero(a == 34), side="right") - 1] = True
-            quoted &= ~bad & ~blank
-        seps = np.flatnonzero(a == ord(self.sep))  # sorted positions: count per line by bisection
-        fields = np.searchsorted(seps, ends) - np.searchsorted(seps, starts) + 1
-        wrong = (fields != n) & ~quoted
-        for k in np.unique(fields[wrong & ~bad & ~blank]):
-            reject(wrong & (fields == k), f"expected {n} fields, found {int(k)}")
-        good = ~bad & ~blank & ~quoted
-        frames = []
-        if good.any():
-            if good.all() and not has_cr:
-                data = body
-            else:
-                data = b"\n".join([body[s:e] for s, e in zip(starts[good].tolist(), ends[good].tolist(), strict=True)])
-            parsed = pl.read_csv(io.BytesIO(data), has_header=False, separator=self.sep, quote_char=None,
-                                 infer_schema=False, columns=idx)
-            parsed.columns = keep  # projected columns come back in the requested order
-            lines = pl.Series("line", np.flatnonzero(good) + first, dtype=pl.Int64)
-            if parsed.height != len(lines):  # one line must be one row; defend anyway
-                reject(good, "unparseable line")
-            else:
-                frames.append(parsed.insert_column(0, lines))
-        if quoted.any():
-            qi = np.flatnonzero(quoted)
-            qdf = pl.DataFrame({
-                "line": pl.Series(qi + first, dtype=pl.Int64),
-                "text": [body[int(starts[i]):int(ends[i])].decode("utf-8") for i in qi],
-            })
-            q = _split_quoted(qdf, [f"_{i}" for i in range(n)], [f"_{i}" for i in idx], self.sep, rej)
-            frames.append(q.drop("text").rename({f"_{i}": k for i, k in zip(idx, keep, strict=True)}))
-        if not frames:
-            return pl.DataFrame(schema={"line": pl.Int64, **{k: pl.String for k in keep}}), excerpt
-        out = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed").sort("line")
-        return out, excerpt
+    count = len(starts)
+    bad = np.zeros(count, dtype=bool)
+    blank = ends == starts
+
+    def reject(mask: np.ndarray, reason: str) -> None:
+        new = mask & ~bad & ~blank
+        if new.any():
+            lines = (np.flatnonzero(new) + first).tolist()
+            room = max(0, rej.max_samples - len(rej.samples))
+            rej.add_many(lines, reason, excerpt(lines[:room]))
+            bad[new] = True
+
+    reject(ends - starts > max_line, f"line longer than {max_line} bytes")
+    if b"\x00" in body:
+        z = np.zeros(count, dtype=bool)
+        z[np.searchsorted(starts, np.flatnonzero(a == 0), side="right") - 1] = True
+        reject(z, "NUL byte")
+    reject(_utf8_errors(body, starts), "invalid UTF-8")
+    quoted = np.zeros(count, dtype=bool)
+    if quoting and b'"' in body:
+        quoted[np.searchsorted(starts, np.flatnonzero(a == 34), side="right") - 1] = True
+        quoted &= ~bad & ~blank
+    seps = np.flatnonzero(a == ord(sep))  # sorted positions: count per line by bisection
+    fields = np.searchsorted(seps, ends) - np.searchsorted(seps, starts) + 1
+    wrong = (fields != n) & ~quoted
+    for k in np.unique(fields[wrong & ~bad & ~blank]):
+        reject(wrong & (fields == k), f"expected {n} fields, found {int(k)}")
+    good = ~bad & ~blank & ~quoted
+    frames = []
+    if good.any():
+        if good.all() and not has_cr:
+            data = body
+        else:
+            data = b"\n".join([body[s:e] for s, e in zip(starts[good].tolist(), ends[good].tolist(), strict=True)])
+        parsed = pl.read_csv(io.BytesIO(data), has_header=False, separator=sep, quote_char=None,
+                             infer_schema=False, columns=idx)
+        parsed.columns = keep  # projected columns come back in the requested order
+        lines = pl.Series("line", np.flatnonzero(good) + first, dtype=pl.Int64)
+        if parsed.height != len(lines):  # one line must be one row; defend anyway
+            reject(good, "unparseable line")
+        else:
+            frames.append(parsed.insert_column(0, lines))
+    if quoted.any():
+        qi = np.flatnonzero(quoted)
+        qdf = pl.DataFrame({
+            "line": pl.Series(qi + first, dtype=pl.Int64),
+            "text": [body[int(starts[i]):int(ends[i])].decode("utf-8") for i in qi],
+        })
+        q = _split_quoted(qdf, [f"_{i}" for i in range(n)], [f"_{i}" for i in idx], sep, rej)
+        frames.append(q.drop("text").rename({f"_{i}": k for i, k in zip(idx, keep, strict=True)}))
+    if not frames:
+        return pl.DataFrame(schema={"line": pl.Int64, **{k: pl.String for k in keep}}), excerpt
+    out = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed").sort("line")
+    return out, excerpt
 
 
 def _utf8_errors(body: bytes, starts: np.ndarray) -> np.ndarray:
@@ -588,3 +594,37 @@ def _json_slow(lines: pl.DataFrame, keys: list[str], rejections: Rejections, sch
             v = obj.get(k)
             cols[k].append(None if v is None else ("true" if v is True else "false" if v is False else str(v)))
     return pl.DataFrame(cols, schema=schema)
+
+
+def parse_json_chunk(body: bytes, first: int, keys: Sequence[str], rej: Rejections,
+                     max_line: int = MAX_LINE) -> tuple[pl.DataFrame, Excerpt | None]:
+    """One chunk of JSON lines -> ``(DataFrame(line, *keys), excerpt)``, all values as text.
+
+    A clean chunk (every line an object, valid UTF-8, no blank lines) goes through Polars'
+    NDJSON reader in one call; anything else through :func:`json_fields`, which finds the bad
+    lines (the frame then carries ``text`` and the excerpt function is None).
+    """
+    schema = {k: pl.String for k in keys}
+    if body and b"\x00" not in body and b"\r" not in body and b"\n\n" not in body and not body.endswith(b"\n"):
+        a = np.frombuffer(body, dtype=np.uint8)
+        nl = np.flatnonzero(a == 10)
+        starts = np.concatenate(([0], nl + 1)).astype(np.int64)
+        ends = np.concatenate((nl, [len(a)])).astype(np.int64)
+        if (a[starts] == ord("{")).all() and (ends - starts <= max_line).all() and not _utf8_errors(body, starts).any():
+            try:
+                df = pl.read_ndjson(io.BytesIO(body), schema=schema)
+            except pl.exceptions.PolarsError:
+                df = None
+            if df is not None and df.height == len(starts):
+                def excerpt(lines: Sequence[int]) -> list[str]:
+                    out = []
+                    for ln in lines:
+                        i = int(ln) - first
+                        s, e = int(starts[i]), int(ends[i])
+                        out.append(body[s:min(e, s + 200)].decode("utf-8", "replace"))
+                    return out
+
+                line = pl.Series("line", np.arange(first, first + len(starts)), dtype=pl.Int64)
+                return df.insert_column(0, line), excerpt
+    lines = clean_lines(body.split(b"\n"), first, rej, max_line)
+    return json_fields(lines, keys, rej), None

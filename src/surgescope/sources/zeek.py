@@ -50,14 +50,19 @@ import pyarrow as pa
 from surgescope.sources.base import InputError, Rejections, open_binary
 from surgescope.sources.delimited import (
     CHUNK_BYTES,
-    json_fields,
-    line_batches,
+    MAX_LINE,
+    Excerpt,
+    clean_lines,
+    parse_chunk,
+    parse_json_chunk,
     parse_times,
+    raw_chunks,
     reject_where,
     split_fields,
     to_float,
     to_int,
     unconverted,
+    with_ints,
 )
 from surgescope.sources.flowrows import finish_flows
 
@@ -86,40 +91,98 @@ def sniff(head: bytes) -> bool:
 
 def read(path: str | Path, rejections: Rejections, chunk_size: int = CHUNK_BYTES,
          **_: object) -> Iterator[pa.RecordBatch]:
-    """Stream FLOWS batches from a Zeek conn.log (TSV or JSON lines, gzip accepted)."""
+    """Stream FLOWS batches from a Zeek conn.log (TSV or JSON lines, gzip accepted).
+
+    Chunks without header lines (all but the first and last of a big log) take the fast
+    numpy + ``read_csv`` path of :func:`~surgescope.sources.delimited.parse_chunk`; JSON lines
+    go through Polars' NDJSON reader.
+    """
     with open_binary(path) as f:
-        mode: str | None = None  # "tsv" or "json", from the first non-blank line
-        sep = "\t"
-        unset = "-"
-        names: list[str] | None = None
-        for lines in line_batches(f, rejections, chunk_size=chunk_size):
-            if lines.height == 0:
-                continue
+        mode: str | None = None  # "tsv" or "json", from the first non-blank byte
+        state = {"sep": "\t", "unset": "-", "names": None}
+        for body, first in raw_chunks(f, rejections, chunk_size):
             if mode is None:
-                mode = "json" if lines["text"][0].lstrip("\ufeff").lstrip().startswith("{") else "tsv"
+                s = body.lstrip().lstrip(b"\xef\xbb\xbf")
+                if not s:
+                    continue
+                mode = "json" if s.startswith(b"{") else "tsv"
             if mode == "json":
-                raw = json_fields(lines, FIELDS, rejections)
-                batch = _convert(raw, rejections)
+                df, excerpt = parse_json_chunk(body, first, FIELDS, rejections)
+                batch = _convert(df, rejections, excerpt)
                 if batch is not None:
                     yield batch
-                continue
-            # TSV: header lines may appear anywhere (concatenated logs); split the batch there.
-            is_meta = lines["text"].str.starts_with("#")
-            if not is_meta.any():
-                if names is None:
-                    raise InputError(f"{path}: Zeek TSV without a #fields header")
-                yield from _tsv_records(lines, names, sep, unset, rejections)
-                continue
-            seg = lines.with_columns(_seg=is_meta.cast(pl.Int64).cum_sum())
-            for (_, grp) in seg.group_by("_seg", maintain_order=True):
-                meta = grp.filter(pl.col("text").str.starts_with("#"))
-                for text in meta["text"].to_list():
-                    sep, unset, names = _directive(text, sep, unset, names)
-                body = grp.filter(~pl.col("text").str.starts_with("#")).drop("_seg")
-                if body.height:
-                    if names is None:
-                        raise InputError(f"{path}: Zeek TSV without a #fields header")
-                    yield from _tsv_records(body, names, sep, unset, rejections)
+            else:
+                # Header lines at the start and end of a chunk (a log's head, its #close) are
+                # applied here so the records between them can take the fast path.
+                while body.startswith(b"#"):
+                    nl = body.find(b"\n")
+                    _apply(state, body[: len(body) if nl < 0 else nl])
+                    body, first = (b"", first + 1) if nl < 0 else (body[nl + 1 :], first + 1)
+                tail = []
+                while body:
+                    nl = body.rfind(b"\n")
+                    if not body[nl + 1 :].startswith(b"#"):
+                        break
+                    tail.append(body[nl + 1 :])
+                    body = body[:nl] if nl >= 0 else b""
+                if body and state["names"] is not None and b"\n#" not in body:
+                    yield from _tsv_fast(body, first, state, rejections, path)
+                elif body:
+                    yield from _tsv_slow(clean_lines(body.split(b"\n"), first, rejections, MAX_LINE), state, rejections, path)
+                for line in reversed(tail):
+                    _apply(state, line)
+
+
+def _apply(state: dict, line: bytes) -> None:
+    state["sep"], state["unset"], state["names"] = _directive(
+        line.decode("utf-8", "replace").rstrip("\r"), state["sep"], state["unset"], state["names"])
+
+
+def _tsv_fast(body: bytes, first: int, state: dict, rejections: Rejections, path: str | Path) -> Iterator[pa.RecordBatch]:
+    names = state["names"]
+    _check_fields(names, path)
+    present = {k: names.index(k) for k in FIELDS if k in names}
+    keep = sorted(present, key=present.__getitem__)
+    df, excerpt = parse_chunk(body, first, len(names), [present[k] for k in keep], keep, state["sep"], False, rejections)
+    batch = _convert(_tsv_columns(df, state["unset"]), rejections, excerpt)
+    if batch is not None:
+        yield batch
+
+
+def _tsv_slow(lines: pl.DataFrame, state: dict, rejections: Rejections, path: str | Path) -> Iterator[pa.RecordBatch]:
+    """Lines with header directives among them (the head and tail of a log, concatenated logs)."""
+    if lines.height == 0:
+        return
+    is_meta = lines["text"].str.starts_with("#")
+    seg = lines.with_columns(_seg=is_meta.cast(pl.Int64).cum_sum())
+    for (_, grp) in seg.group_by("_seg", maintain_order=True):
+        for text in grp.filter(pl.col("text").str.starts_with("#"))["text"].to_list():
+            state["sep"], state["unset"], state["names"] = _directive(text, state["sep"], state["unset"], state["names"])
+        body = grp.filter(~pl.col("text").str.starts_with("#")).drop("_seg")
+        if body.height == 0:
+            continue
+        names = state["names"]
+        if names is None:
+            raise InputError(f"{path}: Zeek TSV without a #fields header")
+        _check_fields(names, path)
+        pos = [f"c{i}" for i in range(len(names))]
+        present = {k: f"c{names.index(k)}" for k in FIELDS if k in names}
+        raw = split_fields(body, pos, state["sep"], rejections, keep=sorted(set(present.values()), key=lambda c: int(c[1:])), quoting=False)
+        raw = raw.rename({v: k for k, v in present.items()})
+        batch = _convert(_tsv_columns(raw, state["unset"]), rejections)
+        if batch is not None:
+            yield batch
+
+
+def _check_fields(names: list[str], path: str | Path) -> None:
+    if not all(k in names for k in REQUIRED):
+        raise InputError(f"{path}: not a Zeek conn.log (#fields lacks {', '.join(k for k in REQUIRED if k not in names)})")
+
+
+def _tsv_columns(df: pl.DataFrame, unset: str) -> pl.DataFrame:
+    """All FIELDS present; Zeek's unset marker (``-``) becomes null."""
+    df = df.with_columns([pl.lit(None, dtype=pl.String).alias(k) for k in FIELDS if k not in df.columns])
+    return df.with_columns([pl.when(pl.col(k) != unset).then(pl.col(k)).alias(k) for k in FIELDS])
 
 
 def _directive(text: str, sep: str, unset: str, names: list[str] | None) -> tuple[str, str, list[str] | None]:
@@ -134,32 +197,19 @@ def _directive(text: str, sep: str, unset: str, names: list[str] | None) -> tupl
     return sep, unset, names
 
 
-def _tsv_records(body: pl.DataFrame, names: list[str], sep: str, unset: str, rejections: Rejections) -> Iterator[pa.RecordBatch]:
-    if not all(k in names for k in REQUIRED):
-        raise InputError(f"not a Zeek conn.log (#fields lacks {', '.join(k for k in REQUIRED if k not in names)})")
-    pos = [f"c{i}" for i in range(len(names))]
-    present = {k: f"c{names.index(k)}" for k in FIELDS if k in names}
-    raw = split_fields(body, pos, sep, rejections, keep=sorted(set(present.values()), key=lambda c: int(c[1:])), quoting=False)
-    raw = raw.rename({v: k for k, v in present.items()})
-    raw = raw.with_columns([pl.lit(None, dtype=pl.String).alias(k) for k in FIELDS if k not in present])
-    raw = raw.with_columns([pl.when(pl.col(k) != unset).then(pl.col(k)).alias(k) for k in FIELDS])
-    batch = _convert(raw, rejections)
-    if batch is not None:
-        yield batch
-
-
 def _letters(pattern: str) -> pl.Expr:
     return pl.col("history").str.count_matches(pattern).cast(pl.Int64)
 
 
-def _convert(df: pl.DataFrame, rejections: Rejections) -> pa.RecordBatch | None:
+def _convert(df: pl.DataFrame, rejections: Rejections, excerpt: Excerpt | None = None) -> pa.RecordBatch | None:
     if df.height == 0:
         return None
     proto = pl.col("proto").str.strip_chars().str.to_lowercase()
+    df = with_ints(df, {"_sp": "id.orig_p", "_dp": "id.resp_p", "_op": "orig_pkts", "_rp": "resp_pkts",
+                        "_ob": "orig_ip_bytes", "_rb": "resp_ip_bytes"})
     df = df.with_columns(
         _pr=pl.coalesce(to_int("proto"), proto.replace_strict(PROTOCOLS, default=None, return_dtype=pl.Int64)),
-        _dur=to_float("duration"), _sp=to_int("id.orig_p"), _dp=to_int("id.resp_p"),
-        _op=to_int("orig_pkts"), _rp=to_int("resp_pkts"), _ob=to_int("orig_ip_bytes"), _rb=to_int("resp_ip_bytes"),
+        _dur=to_float("duration"),
     )
     df = df.with_columns(_ts=parse_times(df["ts"]))
     df = reject_where(df, [
@@ -170,10 +220,10 @@ def _convert(df: pl.DataFrame, rejections: Rejections) -> pa.RecordBatch | None:
         ("bad id.resp_p", unconverted("id.resp_p", "_dp") | ~pl.col("_dp").is_between(0, 65535)),
         ("bad packet count", unconverted("orig_pkts", "_op") | unconverted("resp_pkts", "_rp")),
         ("bad byte count", unconverted("orig_ip_bytes", "_ob") | unconverted("resp_ip_bytes", "_rb")),
-    ], rejections)
+    ], rejections, excerpt)
     v6 = pl.col("id.orig_h").str.contains(":", literal=True)
     out = df.select(
-        "line", "text",
+        "line", *(["text"] if "text" in df.columns else []),
         pl.col("_ts").alias("ts"),
         pl.when(pl.col("_dur") >= 0).then(pl.col("_dur")).alias("duration_s"),
         pl.col("id.orig_h").str.strip_chars().alias("src_ip"),
@@ -187,4 +237,4 @@ def _convert(df: pl.DataFrame, rejections: Rejections) -> pa.RecordBatch | None:
         _letters("[rR]").alias("rst_count"), _letters("[fF]").alias("fin_count"),
         pl.col("conn_state").alias("state"),
     )
-    return finish_flows(out, rejections)
+    return finish_flows(out, rejections, excerpt)
