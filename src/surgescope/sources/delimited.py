@@ -1,18 +1,22 @@
-"""Line-oriented text inputs (CSV, TSV, JSON lines): bounded line batches with line numbers,
-field splitting with Polars, and typed conversion that rejects bad rows instead of failing.
+"""Line-oriented text inputs (CSV, TSV, JSON lines): bounded chunks of whole lines with line
+numbers, field splitting with Polars, and typed conversion that rejects bad rows instead of
+failing. Shared by the flow readers (CICFlowMeter, nfdump, Zeek) and the crowd-report reader.
 
-Shared by the flow readers (CICFlowMeter, nfdump, Zeek) and the crowd-report reader. The
-pipeline for one batch of at most ``chunk_size`` bytes is:
+- :func:`raw_chunks` cuts the byte stream into chunks of whole lines (about ``chunk_size``
+  bytes) and numbers them; a line longer than ``max_line`` is rejected without being held.
+- Fast path, for big files: :func:`parse_chunk` (CSV/TSV) finds the lines and counts each
+  line's separators with NumPy over the raw bytes, checks NUL bytes and UTF-8 once per chunk,
+  and hands the good lines to Polars ``read_csv`` with quoting off, so one line is one row;
+  :func:`parse_json_chunk` hands clean JSON-lines chunks to Polars' NDJSON reader. Both return
+  an ``excerpt`` function so rejected rows can be quoted without keeping every line's text.
+  :class:`DelimitedFile` wraps this for files with one header line.
+- Careful path, for dirty chunks and small files: :func:`line_batches` yields
+  ``DataFrame(line, text)``; :func:`split_fields` and :func:`json_fields` split those, the rare
+  quoted CSV line going through the standard :mod:`csv` module.
+- The readers then cast what they need (:func:`with_ints`, :func:`parse_times`) and
+  :func:`reject_where` removes the rows whose values did not convert, each with its first reason.
 
-1. :func:`line_batches` cuts the byte stream at newlines, numbers the lines (1-based), rejects
-   lines with NUL bytes, invalid UTF-8 or more than ``max_line`` bytes, drops blank lines, and
-   yields a ``DataFrame(line: Int64, text: String)``. The whole chunk is checked at once (one
-   ``bytes.decode``); only a dirty chunk is examined line by line.
-2. :func:`split_fields` turns those lines into String columns: lines without quotes go through
-   Polars ``read_csv`` (quote handling off, so one line is exactly one row), the rare quoted line
-   through the standard :mod:`csv` module; a wrong field count is rejected with its line number.
-3. The reader casts the columns it needs (``strict=False``) and :func:`reject_where` removes the
-   rows whose values did not convert, recording the first reason for each.
+Blank lines are skipped, never counted as rejections.
 
 >>> import io
 >>> from surgescope.sources.base import Rejections
