@@ -68,6 +68,8 @@ def full_incident() -> Incident:
         "verdict": "The source addresses are forged; their country breakdown is meaningless.",
         "caveats": ["Reflected traffic: the sources are servers that answered forged requests."],
         "dispersion": {"countries": 182, "networks": 6382},
+        "evidence": [{"kind": "spoofing", "name": "single_packet_sources", "value": 0.98765,
+                      "meaning": "99% of sources sent one packet only"}],
     }
     inc.claims = [{"text": "IP addresses originating in the Ukraine area", "source": "Elon Musk, Fox Business, 2025-03-10",
                    "assessment": "unsupported", "evidence": "[origin_country: unsupported] forged sources."}]
@@ -164,7 +166,8 @@ def test_html_tables_hold_sources_countries_claims_rejections(written):
     assert "packet 17" in text and "truncated record" in text
     assert "ip-location-db asn" in text and "2026-06-17" in text
     assert "The source addresses are forged" in text
-    assert "countries: 182; networks: 6382" in text
+    assert "countries: 182; networks: 6,382" in text
+    assert "single_packet_sources" in text and "0.9877" in text and "99% of sources sent one packet only" in text
 
 
 def test_html_is_self_contained_and_small(written):

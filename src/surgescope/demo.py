@@ -123,10 +123,12 @@ def assess_experts(incident: Incident) -> dict:
     measured = ""
     if att:
         flags = [name for name, on in (("reflection", att.get("reflected")), ("forged sources", att.get("spoofing_suspected"))) if on]
-        countries = len(att.get("by_country") or [])
+        measured_countries = [x.get("value") for x in att.get("evidence") or []
+                              if isinstance(x, dict) and x.get("kind") == "dispersion" and x.get("name") == "countries"]
+        countries = measured_countries[0] if measured_countries else len(att.get("by_country") or [])
         measured = (
             f" In this demo's simulated traffic (an illustration): {', '.join(flags) or 'no reflection or forgery'} "
-            f"detected, sources in {countries} or more countries, confidence {float(att.get('confidence') or 0):.2f} "
+            f"detected, sources in {countries} countries, confidence {float(att.get('confidence') or 0):.2f} "
             "that the located country is where the attacker is."
         )
     check = {"aspect": "attribution by address", "assessment": "supported", "evidence": general + measured}

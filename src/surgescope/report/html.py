@@ -63,7 +63,7 @@ svg.chart{width:100%;height:auto;max-width:100%}
 .meter{height:.9rem;background:#eaeded;border-radius:4px;max-width:22rem;overflow:hidden}
 .meter span{display:block;height:100%}
 .tag{display:inline-block;padding:0 .4rem;border-radius:3px;font-size:.8rem;font-weight:600;color:#fff;background:var(--unk)}
-.t-supported{background:var(--no)}.t-contradicted{background:var(--yes)}.t-unsupported{background:var(--mid)}.t-unverifiable{background:var(--unk)}
+.t-supported{background:var(--no)}td ul{margin:0;padding-left:1rem}.t-contradicted{background:var(--yes)}.t-unsupported{background:var(--mid)}.t-unverifiable{background:var(--unk)}
 details{margin:.3rem 0}
 footer{margin:2rem 0 1rem;color:var(--muted);font-size:.8rem}
 @media (max-width:600px){body{font-size:14px}main{padding:.6rem}th,td{padding:.25rem .3rem}}
@@ -102,6 +102,17 @@ def _generic_table(rows: list[dict[str, Any]], limit: int = 50) -> str:
         for r in rows[:limit]
     ]
     return _table([(c, "n" if c in numeric else "") for c in cols], cells)
+
+
+def _value(v: Any) -> str:
+    """A measured value as text: floats to 4 significant digits, booleans as yes/no."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return "" if v is None else str(v)
 
 
 def _share_cell(share: Any) -> str:
@@ -281,19 +292,28 @@ def _attribution(report: dict[str, Any]) -> str:
     out.append("<ul>" + "".join(f"<li>{e(label)}: <strong>{'yes' if v else 'no'}</strong></li>" for label, v in flags) + "</ul>")
     if att.get("caveats"):
         out.append("<h3>Caveats</h3><ul>" + "".join(f"<li>{e(x, LONG)}</li>" for x in att["caveats"]) + "</ul>")
-    known = {"by_country", "by_asn", "reflected", "spoofing_suspected", "confidence", "verdict", "caveats"}
-    evidence = {k: v for k, v in att.items() if k not in known}
-    if evidence:
+    ev = att.get("evidence")
+    if isinstance(ev, list) and ev and isinstance(ev[0], dict):
+        # Measured figures with their meaning in plain words (the attribution's evidence list).
+        rows = [
+            [e(x.get("kind")), e(x.get("name")), e(_value(x.get("value"))), e(x.get("meaning"), 600)]
+            for x in ev
+        ]
+        out.append("<h3>Evidence measured</h3>" + _table([("about", ""), ("measure", ""), ("value", "n"), ("meaning", "")], rows))
+    # Anything else the analysis added (scalars and small mappings); data sources have their own section.
+    known = {"by_country", "by_asn", "reflected", "spoofing_suspected", "confidence", "verdict", "caveats", "evidence", "data_sources"}
+    extra = {k: v for k, v in att.items() if k not in known}
+    if extra:
         rows = []
-        for k, v in evidence.items():
+        for k, v in extra.items():
             if isinstance(v, dict):
-                text = "; ".join(f"{kk}: {vv}" for kk, vv in v.items())
+                text = "; ".join(f"{kk}: {_value(vv)}" for kk, vv in v.items())
             elif isinstance(v, list):
-                text = "; ".join(str(x) for x in v)
+                text = "; ".join(_value(x) for x in v)
             else:
-                text = str(v)
+                text = _value(v)
             rows.append([e(k), e(text, 600)])
-        out.append("<h3>Evidence measured</h3>" + _table([("measure", ""), ("value", "")], rows))
+        out.append("<h3>Other figures</h3>" + _table([("figure", ""), ("value", "")], rows))
     out.append("</section>")
     return "\n".join(out)
 
@@ -313,9 +333,18 @@ def _claims(report: dict[str, Any]) -> str:
     rows = []
     for c in claims:
         a = str(c.get("assessment") or "unverifiable")
-        ev = c.get("evidence")
-        ev_text = "; ".join(str(x) for x in ev) if isinstance(ev, list) else ("" if ev is None else str(ev))
-        rows.append([e(c.get("text"), 600), e(claim_source(c.get("source")), 400), f'<span class="tag t-{e(a)}">{e(a)}</span>', e(ev_text, LONG)])
+        checks = c.get("checks")
+        if isinstance(checks, list) and checks and all(isinstance(x, dict) for x in checks):
+            # One line per checked aspect, with its own assessment.
+            ev_html = "<ul>" + "".join(
+                f'<li><span class="tag t-{e(x.get("assessment"))}">{e(x.get("aspect"))}: {e(x.get("assessment"))}</span> '
+                f'{e(x.get("evidence"), LONG)}</li>' for x in checks
+            ) + "</ul>"
+        else:
+            ev = c.get("evidence")
+            ev_text = "; ".join(str(x) for x in ev) if isinstance(ev, list) else ("" if ev is None else str(ev))
+            ev_html = e(ev_text, LONG)
+        rows.append([e(c.get("text"), 600), e(claim_source(c.get("source")), 400), f'<span class="tag t-{e(a)}">{e(a)}</span>', ev_html])
     return (
         '<section id="claims"><h2>Public claims checked against the evidence</h2>'
         + _table([("claim", ""), ("who, when, where", ""), ("assessment", ""), ("evidence", "")], rows)
