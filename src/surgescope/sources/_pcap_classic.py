@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from surgescope.sources._decode import Frames, refill
+from surgescope.sources._decode import ChunkReader, Frames
 from surgescope.sources.base import InputError, Rejections
 
 #: magic bytes as they appear in the file -> (byte order, ns per sub-second unit, record header size)
@@ -115,10 +115,11 @@ def read_frames(
     native = order == "<" and struct.pack("=I", 1) == struct.pack("<I", 1)
     dt = np.dtype(order + "u4")
 
+    reader = ChunkReader(f, chunk_bytes)
     pending = head[FILE_HEADER:]
     number = 0  # packets delivered so far
     while True:
-        buf, n, eof = refill(f, pending, chunk_bytes)
+        buf, n, eof = reader.fill(pending)
         walked = _walk_native(buf, n, hdr) if native else _walk_struct(buf, n, hdr, order)
         starts, caplen, done, bad = _complete(walked, n, hdr, max_caplen)
         del walked

@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from surgescope.sources._decode import Frames, refill, reject_numbers
+from surgescope.sources._decode import ChunkReader, Frames, reject_numbers
 from surgescope.sources.base import InputError, Rejections
 
 SHB, IDB, OPB, SPB, EPB = 0x0A0D0D0A, 1, 2, 3, 6
@@ -162,12 +162,13 @@ def read_frames(
 ) -> Iterator[Frames]:
     """Stream ``Frames`` batches from a pcapng file whose first bytes ``head`` were already read."""
     info.update(format="pcapng", sections=0, interfaces=[])
+    reader = ChunkReader(f, chunk_bytes)
     pending = head
     sec: _Section | None = None
     number = 0
     offset = 0  # file offset of pending[0]
     while True:
-        buf, n, eof = refill(f, pending, chunk_bytes)
+        buf, n, eof = reader.fill(pending)
         pos = 0
         offs: list[int] = []
         stop: str | None = None
