@@ -153,10 +153,10 @@ def _elements(nets: list[Net]) -> str:
 def _nftables(p: dict, name: str) -> str:
     v4 = [n for n in p["sources"] if n.version == 4]
     v6 = [n for n in p["sources"] if n.version == 6]
-    lines = [f"# surgescope mitigation rules (nftables). Load with: nft -f FILE", f"table inet {name} {{"]
-    lines += [f"\tset blocklist_v4 {{\n\t\ttype ipv4_addr\n\t\tflags interval"
+    lines = ["# surgescope mitigation rules (nftables). Load with: nft -f FILE", f"table inet {name} {{"]
+    lines += ["\tset blocklist_v4 {\n\t\ttype ipv4_addr\n\t\tflags interval"
               + (f"\n\t\telements = {{ {_elements(v4)} }}" if v4 else "") + "\n\t}"]
-    lines += [f"\tset blocklist_v6 {{\n\t\ttype ipv6_addr\n\t\tflags interval"
+    lines += ["\tset blocklist_v6 {\n\t\ttype ipv6_addr\n\t\tflags interval"
               + (f"\n\t\telements = {{ {_elements(v6)} }}" if v6 else "") + "\n\t}"]
     lines += ["\tchain prerouting {", "\t\ttype filter hook prerouting priority -300; policy accept;"]
     for a in p["allow"]:

@@ -37,12 +37,12 @@ def _background(scale: float):
     return Phase("normal", start=0.0, duration=DURATION_S, rate=BACKGROUND_PPS * scale, target=TARGET)
 
 
-def _attack(vector: str, rate: float, doc: str, **kw) -> Callable:
+def _attack(vector: str, rate: float, doc: str, name: str | None = None, **kw) -> Callable:
     def scenario(path, seed: int = 1, scale: float = 1.0) -> dict:
         from surgescope.simulate.packets import Phase
 
         attack = Phase(vector, start=ATTACK[0], duration=ATTACK[1], rate=rate * scale, target=TARGET, **kw)
-        return _write(path, [_background(scale), attack], seed, vector if vector != "http-flood" or not kw else "botnet")
+        return _write(path, [_background(scale), attack], seed, name or vector)
 
     scenario.__doc__ = doc
     scenario.__name__ = vector.replace("-", "_")
@@ -105,7 +105,7 @@ def _scenarios() -> dict[str, Callable]:
         "ip-fragment": _attack("ip-fragment", 3000, "Flood of orphan IP fragments, 10-30 s, over normal traffic."),
         "tcp-reflection": _attack("tcp-reflection", 5000, "SYN-ACKs reflected off 1,250 web servers (ports 80/443), 10-30 s."),
         "http-flood": _attack("http-flood", 20_000, "HTTP flood: 200 bots, full handshakes, ~7 GET/s each, 10-30 s.", n_sources=200),
-        "botnet": _attack("http-flood", 40_000, "Botnet: 500 bots (per-bot TTLs), full handshakes and GET floods, 10-30 s.",
+        "botnet": _attack("http-flood", 40_000, "Botnet: 500 bots (per-bot TTLs), full handshakes and GET floods, 10-30 s.", name="botnet",
                           n_sources=500),
         "download": _legit("download", 8000, "One large download (~100 Mbit/s) to the server from one host: no attack."),
         "speedtest": _legit("speedtest", 16_000, "A speed test: one client, 8 connections, upload then download at ~190 Mbit/s: no attack."),
