@@ -209,7 +209,11 @@ def reflection(traffic: Traffic, attacks: Sequence[dict] | None = None) -> dict:
     synack = int(tcp["synack"].sum())
     tcp_pk = max(int(tcp["weight"].sum()), 1)
     n_src = max(traffic.sources.height, 1)
-    amp_src = pl.concat([amp.select("src_ip_hi", "src_ip_lo"), frag.select("src_ip_hi", "src_ip_lo")]).unique().height
+    # a reflector answers from its service port: most of its UDP packets carry it (a random-port
+    # flood also hits port 53 now and then, so one packet from an amplification port proves nothing)
+    per_src = udp.group_by("src_ip_hi", "src_ip_lo").agg(
+        (pl.col("src_port").is_in(list(ports)) | pl.col("frag")).mean().alias("amp"))
+    amp_src = int((per_src["amp"] >= 0.5).sum())
     synack_src = int((traffic.sources["synack"] > 0).sum()) if traffic.sources.height else 0
 
     service, port, tcp_port = None, None, None

@@ -222,7 +222,9 @@ def _verdict_text(no_attack, traffic, countries, asns, refl, spoof, disp, infra,
         return "No traffic with source addresses was given, so nothing can be located or attributed."
     if no_attack:
         top_as = f"; the largest network is AS{asns[0]['asn']} ({asns[0]['as_org']}, {_pct(asns[0]['share'])})" if asns else ""
-        signs = ([f"reflected {', '.join(refl['services'])} traffic"] if refl["reflected"] else []) + (
+        reflectors = ", ".join(ev.service_name(v, refl.get("tcp_port")) + ("" if v == "tcp-reflection" else " servers")
+                               for v in refl["services"])
+        signs = ([f"traffic reflected off {reflectors}"] if refl["reflected"] else []) + (
             ["forged source addresses"] if spoof["suspected"] else []) + (
             ["private or testbed sources"] if rew["rewritten"] else [])
         note = (" The traffic nonetheless shows " + " and ".join(signs) + ", so these locations would not "
