@@ -26,7 +26,8 @@ non-negative; fractional counts (some NAB series are sensor readings) are rounde
 integer. A row with an unparseable time or count is rejected with its line number.
 
 CSV is comma-separated with ``"``-quoting (``"New York, NY"``). JSON lines hold one object per
-line with the same keys.
+line with the same keys: any synonym in lower case, or another capitalisation (``Time``) as long
+as the first 50 lines of each 8 MB chunk use it. An object without a count is one report.
 
 >>> sniff(b"timestamp,value\\n2015-02-26 21:42:53,57\\n")
 True
@@ -47,14 +48,15 @@ import polars as pl
 import pyarrow as pa
 
 from surgescope.schema import REPORTS
-from surgescope.sources.base import InputError, Rejections, open_binary
+from surgescope.sources.base import InputError, Rejections, head_bytes, open_binary
 from surgescope.sources.delimited import (
     CHUNK_BYTES,
-    json_fields,
-    line_batches,
+    DelimitedFile,
+    Excerpt,
+    parse_json_chunk,
     parse_times,
+    raw_chunks,
     reject_where,
-    split_fields,
     unconverted,
 )
 
@@ -119,68 +121,56 @@ def sniff(head: bytes) -> bool:
 def read(path: str | Path, rejections: Rejections, tz: str = "UTC", chunk_size: int = CHUNK_BYTES,
          **_: object) -> Iterator[pa.RecordBatch]:
     """Stream REPORTS batches from a CSV or JSON-lines report file."""
+    start = head_bytes(path, 4096).lstrip(b"\xef\xbb\xbf").lstrip()
     with open_binary(path) as f:
-        mode: str | None = None
-        names: list[str] = []
-        fmap: dict[str, str] = {}
-        for lines in line_batches(f, rejections, chunk_size=chunk_size):
-            if lines.height == 0:
-                continue
-            if mode is None:
-                first = lines["text"][0].lstrip("\ufeff").strip()
-                mode = "json" if first.startswith("{") else "csv"
-                if mode == "csv":
-                    names = [n.strip().strip('"') for n in next(_csv_fields(first))]
-                    fmap = field_map(names)
-                    if "ts" not in fmap:
-                        raise InputError(f"{path}: no time column (expected one of timestamp, time, ts, date)")
-                    lines = lines.slice(1)
-            if mode == "json":
-                raw = _json_reports(lines, rejections)
-            else:
-                pos = [f"c{i}" for i in range(len(names))]
-                wanted = {canon: f"c{names.index(col)}" for canon, col in fmap.items()}
-                raw = split_fields(lines, pos, ",", rejections, keep=sorted(set(wanted.values()), key=lambda c: int(c[1:])))
-                raw = raw.rename({v: k for k, v in wanted.items()})
-            batch = _convert(raw, rejections, tz, strict_count=mode == "csv")
+        if start.startswith(b"{"):
+            for body, first in raw_chunks(f, rejections, chunk_size):
+                keys = _json_keys(body)
+                df, excerpt = parse_json_chunk(body, first, sorted({k for ks in keys.values() for k in ks}), rejections)
+                df = df.select("line", *(["text"] if "text" in df.columns else []),
+                               *[pl.coalesce([pl.col(k) for k in ks]).alias(c) for c, ks in keys.items() if ks])
+                batch = _convert(df, rejections, tz, False, excerpt)
+                if batch is not None:
+                    yield batch
+            return
+        d = DelimitedFile(f, rejections, ",", quoting=True, chunk_size=chunk_size)
+        if d.header is None:
+            return
+        fmap = field_map(d.header)
+        if "ts" not in fmap:
+            raise InputError(f"{path}: no time column (expected one of timestamp, time, ts, date)")
+        keep = sorted(fmap, key=lambda c: d.header.index(fmap[c]))  # type: ignore[union-attr]
+        names = [f"c{i}" for i in range(len(d.header))]
+        for df, excerpt in d.batches(names, [f"c{d.header.index(fmap[c])}" for c in keep]):
+            df.columns = ["line", *keep]
+            batch = _convert(df, rejections, tz, True, excerpt)
             if batch is not None:
                 yield batch
 
 
-def _csv_fields(line: str) -> Iterator[list[str]]:
-    import csv
-
-    yield next(csv.reader([line]))
-
-
-def _json_reports(lines: pl.DataFrame, rejections: Rejections) -> pl.DataFrame:
-    """Decode JSON lines and pick, per line, the first present synonym of each field."""
-    # Look up the exact key spellings used in this batch, so "created_at" or "Time" both work.
-    sample = lines["text"].head(50).to_list()
-    spellings: set[str] = set()
-    for t in sample:
+def _json_keys(body: bytes) -> dict[str, list[str]]:
+    """canonical field -> the key spellings to look up, in synonym order: every synonym in lower
+    case, plus the spellings (``Time``, ``created_at``) used in the chunk's first 50 lines."""
+    spellings: set[str] = {s for syns in SYNONYMS.values() for s in syns}
+    for line in body.split(b"\n", 50)[:50]:
         try:
-            obj = json.loads(t)
+            obj = json.loads(line)
         except ValueError:
             continue
         if isinstance(obj, dict):
-            spellings.update(obj)
-    by_canon: dict[str, list[str]] = {c: [] for c in SYNONYMS}
+            spellings.update(k for k in obj if isinstance(k, str))
+    keys: dict[str, list[str]] = {c: [] for c in SYNONYMS}
     for k in sorted(spellings):
-        n = _norm(k)
         for canon, syns in SYNONYMS.items():
-            if n in syns:
-                by_canon[canon].append(k)
-    for canon in by_canon:  # order candidates by synonym preference
-        by_canon[canon].sort(key=lambda k, c=canon: SYNONYMS[c].index(_norm(k)))
-    wanted = sorted({k for ks in by_canon.values() for k in ks})
-    raw = json_fields(lines, wanted, rejections)
-    return raw.select(
-        "line", "text", *[pl.coalesce([pl.col(k) for k in ks]).alias(canon) for canon, ks in by_canon.items() if ks]
-    )
+            if _norm(k) in syns:
+                keys[canon].append(k)
+    for canon in keys:
+        keys[canon].sort(key=lambda k, c=canon: (SYNONYMS[c].index(_norm(k)), k))
+    return keys
 
 
-def _convert(df: pl.DataFrame, rejections: Rejections, tz: str, strict_count: bool) -> pa.RecordBatch | None:
+def _convert(df: pl.DataFrame, rejections: Rejections, tz: str, strict_count: bool,
+             excerpt: Excerpt | None = None) -> pa.RecordBatch | None:
     """Typed REPORTS rows. With ``strict_count`` (CSV with a count column) an empty count is
     rejected; in JSON lines an object without a count key is a single report (count 1)."""
     if df.height == 0:
@@ -203,7 +193,7 @@ def _convert(df: pl.DataFrame, rejections: Rejections, tz: str, strict_count: bo
     ]
     if has_count and strict_count:
         checks.append(("missing count", pl.col("_count").is_null()))
-    df = reject_where(df, checks, rejections)
+    df = reject_where(df, checks, rejections, excerpt)
     if df.height == 0:
         return None
     out = df.select(
