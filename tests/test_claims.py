@@ -1,0 +1,114 @@
+"""Public claims assessed against evidence: the file format, its errors, and the judgements on
+real captures (SOURCES.md says what each is) and on generated traffic with a known origin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from surgescope.attribution.claims import assess, load
+from surgescope.attribution.enrich import sample_addresses
+from surgescope.attribution.verdict import attribute
+from surgescope.cli import app
+from surgescope.simulate.packets import Phase, generate
+from surgescope.sources import open_input
+
+SHIPPED = "src/surgescope/data/claims/x-2025-03-10.yaml"
+
+
+def claim(**what):
+    return {"who": "A. Person", "when": "2025-03-10", "where": "TV interview", "text": "It was them.", "what": what}
+
+
+def report_for(table, attacks):
+    return {"inputs": [{"table": "packets", "kind": "pcap", "summary": {}}], "attacks": attacks,
+            "attribution": attribute(attacks, [table])}
+
+
+@pytest.fixture(scope="module")
+def spoofed(datasets):
+    t = open_input(datasets / "pcap/stopddos/pkt.TCP.synflood.spoofed.pcap", "auto").read_all()
+    return report_for(t, [{"vector": "syn-flood", "start": "2021-04-28T10:30:21Z", "end": "2021-04-28T10:30:26Z",
+                           "peak_pps": 9000}])
+
+
+@pytest.fixture(scope="module")
+def from_ukraine():
+    ips = sample_addresses(5, np.random.default_rng(9), "UA", "isp")
+    t = generate([Phase("udp-flood", duration=4, rate=2000, sources=ips)], seed=2, t0="2025-03-10T14:00:00Z")
+    return report_for(t, [{"vector": "udp-flood", "start": "2025-03-10T14:00:00Z", "end": "2025-03-10T14:00:04Z",
+                           "peak_pps": 2000}])
+
+
+def test_shipped_claims_file_is_valid():
+    claims = load(SHIPPED)
+    assert [c["who"] for c in claims] == ["Elon Musk", "Elon Musk", "Dark Storm Team"]
+    assert claims[0]["what"]["origin_country"] == "UA"
+
+
+def test_origin_claim_on_forged_sources_is_unsupported(spoofed):
+    [c] = assess([claim(attack=True, origin_country="UA")], spoofed)
+    assert c["assessment"] == "unsupported"
+    assert "forged" in c["evidence"]
+    assert c["source"].startswith("A. Person, TV interview, 2025-03-10")
+
+
+def test_origin_claim_on_a_direct_flood(from_ukraine):
+    right, wrong = assess([claim(origin_country="UA"), claim(origin_country="US")], from_ukraine)
+    assert right["assessment"] == "supported" and "100%" in right["evidence"]
+    assert wrong["assessment"] == "contradicted"
+
+
+def test_actor_is_unverifiable_and_says_what_would_help(from_ukraine):
+    [c] = assess([claim(attack=True, actor="Dark Storm Team")], from_ukraine)
+    assert c["assessment"] == "unverifiable"
+    assert "cannot be confirmed" in c["evidence"] and "Evidence that would help" in c["evidence"]
+    assert [k["aspect"] for k in c["checks"]] == ["attack", "actor"]
+    assert c["checks"][0]["assessment"] == "supported"
+
+
+def test_vector_size_and_window(from_ukraine):
+    v_ok, v_bad, size_ok, size_big, win_ok, win_off = assess([
+        claim(vector="udp-flood"), claim(vector=["http-flood"]),
+        claim(size={"peak_pps": 3000}), claim(size={"peak_pps": 1_000_000}),
+        claim(window={"start": "2025-03-10T13:00:00Z", "end": "2025-03-10T15:00:00Z"}),
+        claim(window={"start": "2025-03-11T13:00:00Z", "end": "2025-03-11T15:00:00Z"}),
+    ], from_ukraine)
+    assert (v_ok["assessment"], v_bad["assessment"]) == ("supported", "contradicted")
+    assert (size_ok["assessment"], size_big["assessment"]) == ("supported", "unsupported")
+    assert win_ok["assessment"] == "supported" and win_off["assessment"] == "unverifiable"
+
+
+def test_no_traffic_means_attack_claims_are_unverifiable():
+    report = {"inputs": [{"table": "reports", "kind": "reports"}], "attacks": [], "attribution": None,
+              "outage": {"waves": [{"start": "2025-03-10T10:00:00Z"}]}}
+    [c] = assess([claim(attack=True, origin_country="UA")], report)
+    assert c["assessment"] == "unverifiable"
+    assert "outage reports alone cannot tell an attack from a failure" in c["evidence"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("claims: [\n  {who: a\n", "not valid YAML at line"),
+    ("claims: []\n", "non-empty list"),
+    ("- who: a\n  when: 2025-03-10\n  where: x\n  text: y\n", "claim 1: missing 'what'"),
+    ("- {who: a, when: 2025-03-10, where: x, text: y, what: {origin_country: Ukraine}}\n", "alpha-2"),
+    ("- {who: a, when: 2025-03-10, where: x, text: y, what: {colour: red}}\n", "unknown 'what' key"),
+    ("- {who: a, when: 2025-03-10, where: x, text: y, what: {window: {start: yesterday, end: 2}}}\n", "not an ISO-8601"),
+])
+def test_bad_files_give_one_line_errors(tmp_path, text, message):
+    f = tmp_path / "claims.yaml"
+    f.write_text(text)
+    with pytest.raises(ValueError, match=message) as e:
+        load(f)
+    assert "\n" not in str(e.value)
+
+
+def test_cli_bad_claims_file_exits_2(tmp_path, datasets):
+    bad = tmp_path / "claims.yaml"
+    bad.write_text("claims: [\n  {who: a\n")
+    r = CliRunner().invoke(app, ["analyze", str(datasets / "pcap/stopddos/amp.UDP.snmp.src161.pcapng"),
+                                 "--out", str(tmp_path / "o"), "--claims", str(bad)])
+    assert r.exit_code == 2
+    flat = " ".join(r.output.split())  # Rich wraps long lines at the test terminal's width
+    assert "not valid YAML at line 3" in flat and "Traceback" not in r.output
