@@ -50,6 +50,9 @@ from surgescope.sources.base import InputError
 
 Progress = Callable[[str, int], None]
 
+#: DuckDB memory limit for store connections.
+MEMORY_LIMIT = "1GB"
+
 _INPUTS_DDL = """
 CREATE TABLE IF NOT EXISTS inputs (
     input_id    BIGINT PRIMARY KEY,
@@ -109,6 +112,9 @@ def connect(db: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnectio
         con = duckdb.connect(str(db), read_only=read_only)
     except duckdb.Error as e:
         raise InputError(f"{db}: cannot open the store ({e})") from e
+    # Keep DuckDB's own buffers well inside the project's memory target (< 2 GB for any input);
+    # beyond this it spills to a temporary directory next to the store.
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     if not read_only:
         _ensure_tables(con)
     return con
