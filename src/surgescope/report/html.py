@@ -57,6 +57,8 @@ table{border-collapse:collapse;width:100%;font-size:.86rem;margin:.3rem 0 .8rem}
 th,td{text-align:left;padding:.3rem .45rem;border-bottom:1px solid var(--line);vertical-align:top}
 th{background:#f4f6f7;font-weight:600}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.t{white-space:nowrap;font-variant-numeric:tabular-nums}
+figure{margin:.6rem 0}
 code{font:.82rem ui-monospace,"DejaVu Sans Mono",monospace;word-break:break-all}
 svg.chart{width:100%;height:auto;max-width:100%}
 .bar{display:inline-block;height:.7rem;background:#2471a3;vertical-align:middle;margin-right:.3rem}
@@ -76,7 +78,7 @@ def e(x: Any, n: int = 160) -> str:
 
 
 def _table(headers: list[tuple[str, str]], rows: list[list[str]], cls: str = "") -> str:
-    """A table from already-escaped cells; ``headers`` are (label, "n" for numeric or "")."""
+    """A table from already-escaped cells; ``headers`` are (label, kind): "n" numeric, "t" time, "" text."""
     head = "".join(f'<th class="{k}">{html.escape(h)}</th>' if k else f"<th>{html.escape(h)}</th>" for h, k in headers)
     body = "".join(
         "<tr>" + "".join(f'<td class="{k}">{c}</td>' if k else f"<td>{c}</td>" for c, (_, k) in zip(r, headers, strict=False)) + "</tr>"
@@ -167,7 +169,7 @@ def _outage(report: dict[str, Any], tz: str | None) -> str:
             for i, w in enumerate(waves, 1)
         ]
         out.append(_table(
-            [("wave", "n"), ("direction", ""), ("start", ""), ("peak at", ""), ("peak", "n"), ("end", ""), ("duration", "n")], rows,
+            [("wave", "n"), ("direction", ""), ("start", "t"), ("peak at", "t"), ("peak", "n"), ("end", "t"), ("duration", "n")], rows,
         ))
     else:
         out.append('<p class="note">No wave: report counts stayed within their usual range.</p>')
@@ -200,7 +202,7 @@ def _attacks(report: dict[str, Any], tz: str | None) -> str:
             for i, a in enumerate(attacks, 1)
         ]
         out.append(_table(
-            [("#", "n"), ("start", ""), ("end", ""), ("duration", "n"), ("main vector", ""), ("packets", "n"), ("bytes", "n"),
+            [("#", "n"), ("start", "t"), ("end", "t"), ("duration", "n"), ("main vector", ""), ("packets", "n"), ("bytes", "n"),
              ("peak packets", "n"), ("peak bits", "n"), ("peak requests", "n"), ("sources", "n")], rows,
         ))
         notes = [str(n) for a in attacks for n in a.get("notes") or []]
@@ -224,7 +226,7 @@ def _attacks(report: dict[str, Any], tz: str | None) -> str:
                 ])
         out.append(_table(
             [("attack", "n"), ("vector", ""), ("share of packets", ""), ("share of bytes", "n"), ("packets", "n"),
-             ("bytes", "n"), ("sources", "n"), ("from", ""), ("to", ""), ("notes", "")], vrows,
+             ("bytes", "n"), ("sources", "n"), ("from", "t"), ("to", "t"), ("notes", "")], vrows,
         ))
     out.append("</section>")
     return "\n".join(out)
