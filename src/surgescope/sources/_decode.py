@@ -28,6 +28,7 @@ from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - imported here, not lazily on the first cast mid-stream
 
 from surgescope import ipaddr
 from surgescope.schema import PACKETS
