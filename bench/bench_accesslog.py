@@ -1,0 +1,94 @@
+"""Access logs: ``surgescope analyze`` and the bare reader vs GoAccess on the same file.
+
+Input: a 2,000,000-line combined log made by the project's generator
+(:mod:`surgescope.simulate.accesslog`: 20,000 clients with browser user agents, a site's pages
+and assets, plus two HTTP-flood bursts from 3,000 and 1,500 bots), built once and cached
+under bench/out/. Three runs, each in its own process so its peak RSS is its own (``os.wait4``):
+
+- ``surgescope analyze FILE --out bench/out/a`` — the real command line, end to end (reading,
+  the per-input summary, every analysis, the report files);
+- the reader alone: ``open_input(FILE).batches()`` counting rows (what streaming costs);
+- ``goaccess FILE --log-format=COMBINED -o bench/out/goaccess.json`` (Debian's GoAccess).
+
+Run: ``.venv/bin/python bench/bench_accesslog.py [--lines N]``. Target: >= 10x GoAccess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+PY = sys.executable
+SURGESCOPE = str(Path(PY).with_name("surgescope"))
+
+READER = """
+import sys
+from surgescope.sources import open_input
+inp = open_input(sys.argv[1], "access-log")
+n = sum(b.num_rows for b in inp.batches())
+print(n, inp.rejections.count)
+"""
+
+
+def build(lines: int) -> Path:
+    """The generated log (cached): same seed and floods every time."""
+    path = OUT / f"combined-{lines}.log"
+    if path.exists():
+        return path
+    from surgescope.simulate.accesslog import Flood, generate
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    floods = [Flood(start_s=3600, duration_s=900, share=0.3, bots=3000), Flood(start_s=10_800, duration_s=600, share=0.2, bots=1500)]
+    generate(tmp, lines, seed=20250310, floods=floods)
+    tmp.rename(path)
+    return path
+
+
+def run(cmd: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MiB, stdout) of one child process, via os.wait4."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed with exit code {proc.returncode}")
+    return wall, usage.ru_maxrss / 1024, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lines", type=int, default=2_000_000)
+    args = ap.parse_args()
+    log = build(args.lines)
+    size = log.stat().st_size
+    print(f"input: {log.relative_to(ROOT)} ({args.lines:,} lines, {size / 2**20:.0f} MiB), {os.cpu_count()} cores")
+
+    results = {}
+    analyze_out = OUT / "a"
+    shutil.rmtree(analyze_out, ignore_errors=True)
+    results["surgescope analyze"] = run([SURGESCOPE, "analyze", str(log), "--out", str(analyze_out)])
+    wall, rss, out = run([PY, "-c", READER, str(log)])
+    rows, rejected = (int(x) for x in out.split())
+    assert rows == args.lines and rejected == 0, (rows, rejected)
+    results["surgescope reader"] = (wall, rss, out)
+    results["goaccess 1.7"] = run(["goaccess", str(log), "--log-format=COMBINED", "-o", str(OUT / "goaccess.json")])
+
+    ga = results["goaccess 1.7"][0]
+    print(f"{'tool':<20} {'seconds':>8} {'lines/s':>12} {'x GoAccess':>11} {'peak RSS MiB':>13}")
+    for name, (wall, rss, _) in results.items():
+        print(f"{name:<20} {wall:8.2f} {args.lines / wall:12,.0f} {ga / wall:11.1f} {rss:13.0f}")
+
+
+if __name__ == "__main__":
+    main()
