@@ -106,6 +106,11 @@ def _generic_table(rows: list[dict[str, Any]], limit: int = 50) -> str:
     return _table([(c, "n" if c in numeric else "") for c in cols], cells)
 
 
+def _first(d: dict[str, Any], *keys: str) -> Any:
+    """The first of ``keys`` present (not None) in ``d``: analyses name a few fields differently."""
+    return next((d[k] for k in keys if d.get(k) is not None), None)
+
+
 def _value(v: Any) -> str:
     """A measured value as text: floats to 4 significant digits, booleans as yes/no."""
     if isinstance(v, bool):
@@ -254,19 +259,23 @@ def _sources(report: dict[str, Any]) -> str:
     if att.get("by_country"):
         rows = [
             [e(c.get("country")), _share_cell(c.get("share")), e(fmt_int(c.get("sources"))),
-             e(fmt_share(c.get("agreement"))) if c.get("agreement") is not None else ""]
+             e(fmt_share(c.get("traffic_share"))) if c.get("traffic_share") is not None else "",
+             e(fmt_share(_first(c, "sources_agree", "agreement"))) if _first(c, "sources_agree", "agreement") is not None else ""]
             for c in att["by_country"][:20]
         ]
         out.append("<h3>Countries of the sources (registered)</h3>")
-        out.append(_table([("country", ""), ("share", ""), ("sources", "n"), ("sources agree", "n")], rows))
+        out.append(_table([("country", ""), ("share of sources", ""), ("sources", "n"), ("share of traffic", "n"),
+                           ("country sources agree", "n")], rows))
     if att.get("by_asn"):
         rows = [
             [e(("AS" + str(a["asn"])) if a.get("asn") not in (None, "") else "—"), e(a.get("as_org")), _share_cell(a.get("share")),
-             e(a.get("as_class") or a.get("class") or "")]
+             e(fmt_int(a.get("sources"))), e(fmt_share(a.get("traffic_share"))) if a.get("traffic_share") is not None else "",
+             e(_first(a, "as_class", "class") or "")]
             for a in att["by_asn"][:20]
         ]
         out.append("<h3>Networks (autonomous systems) of the sources</h3>")
-        out.append(_table([("AS", ""), ("owner", ""), ("share", ""), ("kind", "")], rows))
+        out.append(_table([("AS", ""), ("owner", ""), ("share of sources", ""), ("sources", "n"), ("share of traffic", "n"),
+                           ("kind", "")], rows))
     out.append("</section>")
     return "\n".join(out)
 
@@ -390,7 +399,13 @@ def _data_sources(report: dict[str, Any]) -> str:
     ds = report.get("data_sources") or []
     if not ds:
         return ""
-    return '<section id="data-sources"><h2>Data sources and their dates</h2>' + _generic_table(ds) + "</section>"
+    rows = []
+    for d in ds:
+        notes = "; ".join(str(d[k]) for k in ("use", "attribution", "url") if d.get(k))
+        rows.append([e(d.get("name"), 200), e(d.get("source"), 300), e(_first(d, "data_date", "date") or "—"),
+                     e(d.get("licence") or d.get("license") or ""), e(notes, 600)])
+    return ('<section id="data-sources"><h2>Data sources and their dates</h2>'
+            + _table([("data", ""), ("source", ""), ("data date", ""), ("licence", ""), ("notes", "")], rows) + "</section>")
 
 
 def _provenance(report: dict[str, Any]) -> str:
