@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
@@ -188,6 +189,7 @@ def _read_traffic(service: Service, path: Path, kind: str, label: str) -> dict:
     # held up by it; adding the records and merging the results are locked.
     with service.lock:
         window = service.traffic.add(inp.table, table, rej.count)
+    records = table.num_rows
     analysis_error = None
     try:
         found = service.traffic.find(inp.table, window)
@@ -202,7 +204,10 @@ def _read_traffic(service: Service, path: Path, kind: str, label: str) -> dict:
             service.persist.save_table(inp.table, st.seconds, st.records_total, st.rejected_total,
                                        st.uploads, st.latest_ns,
                                        json.loads(json.dumps(st.attacks, default=_default)))
-    result = {"kind": inp.kind, "format": inp.format, "table": inp.table, "records": table.num_rows,
+    del table, window, found
+    # Hand the upload's Arrow buffers back to the system now, not at some later allocation.
+    pa.default_memory_pool().release_unused()
+    result = {"kind": inp.kind, "format": inp.format, "table": inp.table, "records": records,
               "rejected": rej.count, "rejections": rej.to_dict()["samples"],
               "attacks_new": sum(1 for what, _ in events if what == "attack-start")}
     if analysis_error:

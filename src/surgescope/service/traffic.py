@@ -83,7 +83,7 @@ class TrafficState:
     """All tables' aggregates, windows and attacks (the app holds a lock around it)."""
 
     def __init__(self, analyze: Analyzer | None = None, window_s: float = 300.0,
-                 max_rows: int = 2_000_000, analyzer_name: str = "") -> None:
+                 max_rows: int = 1_000_000, analyzer_name: str = "") -> None:
         if analyze is None:
             analyze, analyzer_name = default_analyzer()
         self.analyze = analyze
