@@ -457,3 +457,18 @@ def test_live_reports_complete_minutes_by_the_wall_clock() -> None:
     now[0] += 2 * 3600  # two hours without a report: back to event time (a replay, not live)
     (x,) = state.status()
     assert [p["t"] for p in x["series"]] == []  # only the minute of the latest report, still open
+
+
+def test_gzipped_access_log_upload(client: httpx.Client, datasets) -> None:
+    import gzip
+
+    raw = (datasets / "logs" / "elastic-apache" / "apache_logs").read_bytes()
+    r = client.post("/v1/traffic", content=gzip.compress(raw, compresslevel=1))
+    assert r.status_code == 200, r.text
+    j = r.json()
+    # SOURCES.md: 10,000 lines; line 8899 is truncated (accepted leniently or rejected).
+    assert j["table"] == "requests" and j["records"] + j["rejected"] == 10_000
+    assert j["rejected"] == 0 or [s["where"] for s in j["rejections"]] == [8899]
+    per_s = client.get("/v1/status").json()["traffic"]["requests"]
+    # The latest timestamp in the file (grep/sort: 20/May/2015:21:05:59 +0000).
+    assert per_s["latest"] == "2015-05-20T21:05:59Z" and per_s["records_total"] == j["records"]
