@@ -230,3 +230,23 @@ def test_arbitrary_bytes(blob: bytes) -> None:
     t, rej, err = read_safely(_write(blob))
     if not pcap.sniff(blob[:64]):
         assert err is not None and t is None
+
+
+def test_pcapng_interface_flood_stops(tmp_path: Path) -> None:
+    p = tmp_path / "idbs.pcapng"
+    p.write_bytes(shb() + idb(1) * 5000 + epb(0, 1, FRAMES[0]))
+    t, rej, err = read_safely(p)
+    assert t is not None and t.num_rows == 0
+    assert rej.count == 1 and "more than 4096 interfaces" in rej.samples[0].reason
+
+
+def test_truncated_gzip_keeps_the_prefix(datasets: Path, tmp_path: Path) -> None:
+    """A gzip stream cut in half: what decompressed before the cut is read (open_binary loses
+    up to its 1 MiB read-ahead at the cut, so the file is a multi-megabyte one)."""
+    raw = (datasets / "pcap/stopddos/pkt.TCP.synflood.spoofed.pcap").read_bytes()
+    gz = gzip.compress(raw + raw[24:] * 2, compresslevel=1)  # one capture, three times the records
+    p = tmp_path / "cut.pcap.gz"
+    p.write_bytes(gz[: len(gz) // 2])
+    t, rej, err = read_safely(p)
+    assert err is None and t is not None
+    assert 10_000 < t.num_rows < 3 * 37_841 and rej.count <= 1

@@ -34,6 +34,9 @@ from surgescope.sources.base import InputError, Rejections
 SHB, IDB, OPB, SPB, EPB = 0x0A0D0D0A, 1, 2, 3, 6
 BOM = 0x1A2B3C4D
 OPT_TSRESOL, OPT_TSOFFSET = 9, 14
+#: Interfaces allowed per section: real captures have a handful; a file of nothing but IDBs
+#: must not grow memory without bound.
+MAX_INTERFACES = 4096
 
 
 @dataclass
@@ -220,9 +223,13 @@ def read_frames(
                 if iface is None:
                     stop = f"interface description block at byte {offset + pos} is too short"
                     break
+                if len(sec.interfaces) >= MAX_INTERFACES:
+                    stop = f"more than {MAX_INTERFACES} interfaces in one section (byte {offset + pos})"
+                    break
                 sec.interfaces.append(iface)
-                info["interfaces"].append({"linktype": iface.linktype, "snaplen": iface.snaplen,
-                                           "tsresol": iface.tsresol})
+                if len(info["interfaces"]) < 64:
+                    info["interfaces"].append({"linktype": iface.linktype, "snaplen": iface.snaplen,
+                                               "tsresol": iface.tsresol})
             pos += blen
         if offs and sec is not None:
             fr = _packet_frames(buf, offs, sec, number, rejections)
