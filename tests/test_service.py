@@ -472,3 +472,16 @@ def test_gzipped_access_log_upload(client: httpx.Client, datasets) -> None:
     per_s = client.get("/v1/status").json()["traffic"]["requests"]
     # The latest timestamp in the file (grep/sort: 20/May/2015:21:05:59 +0000).
     assert per_s["latest"] == "2015-05-20T21:05:59Z" and per_s["records_total"] == j["records"]
+
+
+def test_an_internal_failure_is_a_one_line_500(live: LiveServer) -> None:
+    service = live.server.config.app.app.state.service
+
+    def broken() -> dict:
+        raise RuntimeError("boom")
+
+    service.status = broken
+    with httpx.Client(base_url=live.url) as c:
+        r = c.get("/v1/status")
+        assert r.status_code == 500 and r.json() == {"error": "internal error (logged by the server)"}
+        assert c.get("/healthz").status_code == 200  # and the service goes on

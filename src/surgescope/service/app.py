@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -69,8 +70,22 @@ def _default(o: Any) -> Any:
     return str(o)
 
 
+def _finite(o: Any) -> Any:
+    """NaN and infinities (not JSON) as null, recursively."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_finite(v) for v in o]
+    return o
+
+
 def json_response(body: Any, status: int = 200) -> Response:
-    text = json.dumps(body, default=_default, ensure_ascii=False, allow_nan=False)
+    try:
+        text = json.dumps(body, default=_default, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # a NaN from an analysis: strict JSON has no such number
+        text = json.dumps(_finite(json.loads(json.dumps(body, default=_default))), ensure_ascii=False)
     return Response(text, status_code=status, media_type="application/json")
 
 
@@ -248,10 +263,16 @@ def create_app(db: str | Path | None = None, analyze: Analyzer | None = None,
                window_s: float = 300.0, max_body: int = MAX_BODY) -> FastAPI:
     """The surgescope service as an ASGI app (``surgescope serve`` runs it with uvicorn).
 
-    Report counts are scored by :mod:`surgescope.service.detector`; ``analyze(table, table_name)`` finds attacks in a window of traffic
-    (default: :func:`surgescope.attack.analyze`). ``db`` (or ``$SURGESCOPE_DB``) is a DuckDB
-    file keeping the state across restarts (:mod:`surgescope.service.persist`); without it the
-    state is in memory only.
+    Report counts are scored by :mod:`surgescope.service.detector`; ``analyze(table,
+    table_name)`` finds attacks in a window of traffic (default:
+    :func:`surgescope.attack.analyze`). ``db`` (or ``$SURGESCOPE_DB``) is a DuckDB file keeping
+    the state across restarts (:mod:`surgescope.service.persist`); without it the state is in
+    memory only. ``window_s`` is the traffic window analysed after each upload; ``max_body``
+    the largest request body in bytes.
+
+    >>> app = create_app()
+    >>> sorted(r.path for r in app.routes if r.path.startswith("/v1"))
+    ['/v1/alerts', '/v1/reports', '/v1/status', '/v1/traffic']
     """
     db = db or os.environ.get("SURGESCOPE_DB") or None
     svc = Service(analyze, window_s=window_s, max_body=max_body, db=db)
