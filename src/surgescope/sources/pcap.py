@@ -46,7 +46,10 @@ MAX_CAPLEN = 262_144
 #: Largest pcapng block accepted (packet blocks are bounded by MAX_CAPLEN; other blocks, such
 #: as decryption secrets, may be bigger, but not this big).
 MAX_BLOCK = 16 << 20
-CHUNK_BYTES = 32 << 20
+#: Bytes read at a time. Measured on the 1 M-packet bench capture: 8 MiB chunks (~80 k packets
+#: per batch) ran in 0.55 s CPU and 174 MB peak RSS, 32 MiB in 0.82 s and 282 MB: smaller
+#: working sets stay in cache.
+CHUNK_BYTES = 8 << 20
 
 
 def _is_pcapng(head: bytes) -> bool:
