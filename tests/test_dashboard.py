@@ -74,7 +74,8 @@ def test_dashboard_shows_posted_data_and_escapes_names(browser, datasets) -> Non
         assert "(ongoing)" in waves[-1]
         assert "Outage now: " in page.locator("#headline").text_content()
         assert page.locator("#alerts li").count() >= 4
-        assert x_row.locator("svg path").count() == 1  # the chart of the last hours
+        assert x_row.locator("svg path.value").count() == 1  # the chart of the last hours
+        assert x_row.locator("svg path.baseline").count() == 1
 
         # The capture: 37,841 packets (SOURCES.md), a SYN flood that is over.
         traffic = page.locator("#traffic tbody tr").first.locator("td").all_text_contents()

@@ -58,18 +58,24 @@ function num(v, digits) {
 }
 function cell(row, text, cls) { const td = el("td", text, cls); row.appendChild(td); return td; }
 
-function spark(points, key) {
+// A small chart: the value (blue) and, dashed grey, the baseline the detector expected.
+function spark(points, key, baseKey) {
   const w = 240, h = 40, svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("width", w); svg.setAttribute("height", h);
   if (!points || points.length < 2) return svg;
   const vals = points.map(p => Number(p[key]) || 0), max = Math.max(1, ...vals);
-  const path = vals.map((v, i) =>
-    (i ? "L" : "M") + (i * (w - 2) / (vals.length - 1) + 1).toFixed(1) + "," +
-    (h - 2 - v * (h - 4) / max).toFixed(1)).join(" ");
-  const p = document.createElementNS(SVG, "path");
-  p.setAttribute("d", path); p.setAttribute("fill", "none");
-  p.setAttribute("stroke", "#1565c0"); p.setAttribute("stroke-width", "1.5");
-  svg.appendChild(p);
+  const line = (ys, colour, dash, cls) => {
+    const d = ys.map((v, i) =>
+      (i ? "L" : "M") + (i * (w - 2) / (ys.length - 1) + 1).toFixed(1) + "," +
+      (h - 2 - Math.min(v, max) * (h - 4) / max).toFixed(1)).join(" ");
+    const p = document.createElementNS(SVG, "path");
+    p.setAttribute("d", d); p.setAttribute("fill", "none"); p.setAttribute("class", cls);
+    p.setAttribute("stroke", colour); p.setAttribute("stroke-width", "1.5");
+    if (dash) p.setAttribute("stroke-dasharray", "3,2");
+    svg.appendChild(p);
+  };
+  if (baseKey) line(points.map(p => Number(p[baseKey]) || 0), "#999", true, "baseline");
+  line(vals, "#1565c0", false, "value");
   return svg;
 }
 
@@ -84,7 +90,7 @@ function renderServices(services) {
     st.appendChild(el("span", s.outage ? "OUTAGE" : "normal", "state " + (s.outage ? "bad" : "ok")));
     cell(tr, num(s.rate_per_min), "num"); cell(tr, num(s.baseline_per_min, 1), "num");
     cell(tr, num(s.score, 2), "num");
-    cell(tr, "").appendChild(spark(s.series, "value"));
+    cell(tr, "").appendChild(spark(s.series, "value", "expected"));
     const wv = cell(tr, ""), ul = el("ul");
     for (const w of s.waves.slice(-6)) {
       ul.appendChild(el("li", w.start + " peak " + num(w.peak) + " at " + w.peak_at +
