@@ -278,8 +278,12 @@ DATASETS = [
     ("pcap/stopddos/amp.TCP.reflection.SYNACK.pcap", "pcap", 8_000, True),
     ("pcap/stopddos/amp.UDP.snmp.src161.pcapng", "pcap", 4_373, True),
     ("pcap/stopddos/amp.dns.RRSIG.fragmented.pcap", "pcap", 4_412, True),
+    # 896 packets of SYN/SYN-ACK mix from 60 sources: no verdict asserted here, only coherence
+    ("pcap/stopddos/amp.TCP.syn.optionallyACK.optionallysamePort.pcapng", "pcap", 896, None),
     ("pcap/cic-ddos2019/CIC-DDoS-2019-SynFlood.pcap", "pcap", 26_316, True),
     ("flows/cicids2017-improved/DDoS_5000.csv", "flows", 5_000, True),
+    ("flows/cicids2017-improved/DoS_Hulk_5000.csv", "flows", 5_000, True),
+    ("flows/cicids2017-improved/DoS_GoldenEye_5000.csv", "flows", 5_000, True),
     ("flows/cicids2017-improved/BENIGN_5000.csv", "flows", 5_000, False),
     ("logs/elastic-apache/apache_logs", "access-log", None, None),
 ]
