@@ -178,3 +178,15 @@ def test_build_round_trips_a_small_package(tmp_path):
     assert t["v6_end_lo"].tolist() == [0xFF]
     cc = geodata.load("country", out)
     assert cc["v4_cc"].tolist() == [(ord("A") << 8) | ord("U")]
+
+
+def test_nested_source_ranges_resolve_to_the_narrowest():
+    """Sources nest ranges (a geofeed /29 inside a WHOIS /22): the narrower one wins, and the
+    outer range still answers on both sides of it."""
+    start, end, value = geodata._merge([0, 100, 100, 150], [199, 109, 100, 260], ["A", "B", "C", "D"])
+    assert list(zip(start, end, value, strict=True)) == [
+        (0, 99, "A"), (100, 100, "C"), (101, 109, "B"), (110, 149, "A"), (150, 260, "D")]
+    for name in ("asn", "country"):
+        t = geodata.load(name)
+        s, e = t["v4_start"].astype(np.int64), t["v4_end"].astype(np.int64)
+        assert (s[1:] > e[:-1]).all() and (e >= s).all()  # the shipped tables are disjoint

@@ -95,12 +95,18 @@ def block_table(table: dict[str, np.ndarray]) -> np.ndarray:
         return tab
     start, end = table["v4_start"], table["v4_end"]
     first = (start.astype(np.int64) + 255) >> 8          # first /24 wholly inside the range
-    last = ((end.astype(np.int64) + 1) >> 8) - 1         # last /24 wholly inside the range
-    n = np.maximum(last - first + 1, 0)
-    tab = np.full(1 << 24, -1, dtype=np.int32)
-    idx = np.repeat(np.arange(len(start), dtype=np.int32), n)
-    offs = np.arange(int(n.sum()), dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
-    tab[np.repeat(first, n) + offs] = idx
+    stop = (end.astype(np.int64) + 1) >> 8               # one past the last such /24
+    whole = np.flatnonzero(stop > first)
+    f, s = first[whole], stop[whole]
+    # the table as alternating runs (gap -> -1, range k -> k), expanded by one np.repeat so
+    # the build never holds more than the 64 MB result (ranges are sorted and disjoint)
+    vals = np.full(2 * len(whole) + 1, -1, dtype=np.int32)
+    vals[1::2] = whole
+    lens = np.empty(2 * len(whole) + 1, dtype=np.int64)
+    lens[0:-1:2] = f - np.concatenate([[0], s[:-1]])
+    lens[1::2] = s - f
+    lens[-1] = (1 << 24) - (s[-1] if len(s) else 0)
+    tab = np.repeat(vals, lens)
     tab[(start[(start & 0xFF) != 0] >> 8).astype(np.int64)] = -2
     tab[(end[(end & 0xFF) != 0xFF] >> 8).astype(np.int64)] = -2
     _BLOCK_TABLES[key] = tab

@@ -120,19 +120,49 @@ def _read_rows(path: Path) -> list[list[str]]:
         return [r for r in csv.reader(f) if r]
 
 
-def _merge(start: list[int], end: list[int], value: list) -> tuple[list[int], list[int], list]:
-    """Sort by start and join touching ranges with equal values (fewer rows, same answers)."""
-    order = sorted(range(len(start)), key=start.__getitem__)
+def _flatten(start: list[int], end: list[int], value: list) -> tuple[list[int], list[int], list]:
+    """Disjoint ranges: where source ranges overlap, the narrowest one wins.
+
+    The sources nest ranges (a geofeed's /29 inside a WHOIS /22) and, rarely, overlap them;
+    a lookup by ``searchsorted`` needs sorted, disjoint ranges. A sweep over every boundary
+    with a heap of the open ranges (narrowest first) cuts them into elementary pieces.
+    """
+    import heapq
+
+    order = sorted(range(len(start)), key=lambda i: (start[i], end[i]))
+    bounds = sorted({start[i] for i in order} | {end[i] + 1 for i in order})
+    heap: list[tuple[int, int]] = []
     s_out: list[int] = []
     e_out: list[int] = []
     v_out: list = []
-    for i in order:
-        if s_out and v_out[-1] == value[i] and e_out[-1] + 1 == start[i]:
-            e_out[-1] = end[i]
+    k = 0
+    for b, nxt in zip(bounds, bounds[1:], strict=False):
+        while k < len(order) and start[order[k]] <= b:
+            i = order[k]
+            heapq.heappush(heap, (end[i] - start[i], i))
+            k += 1
+        while heap and end[heap[0][1]] < b:
+            heapq.heappop(heap)
+        if heap:
+            s_out.append(b)
+            e_out.append(nxt - 1)
+            v_out.append(value[heap[0][1]])
+    return s_out, e_out, v_out
+
+
+def _merge(start: list[int], end: list[int], value: list) -> tuple[list[int], list[int], list]:
+    """Disjoint sorted ranges (:func:`_flatten`) with touching equal-valued ones joined."""
+    start, end, value = _flatten(start, end, value)
+    s_out: list[int] = []
+    e_out: list[int] = []
+    v_out: list = []
+    for s, e, v in zip(start, end, value, strict=True):
+        if s_out and v_out[-1] == v and e_out[-1] + 1 == s:
+            e_out[-1] = e
         else:
-            s_out.append(start[i])
-            e_out.append(end[i])
-            v_out.append(value[i])
+            s_out.append(s)
+            e_out.append(e)
+            v_out.append(v)
     return s_out, e_out, v_out
 
 
