@@ -485,3 +485,14 @@ def test_an_internal_failure_is_a_one_line_500(live: LiveServer) -> None:
         r = c.get("/v1/status")
         assert r.status_code == 500 and r.json() == {"error": "internal error (logged by the server)"}
         assert c.get("/healthz").status_code == 200  # and the service goes on
+
+
+def test_junk_service_names_cannot_grow_the_state_without_bound(monkeypatch, client) -> None:
+    import surgescope.service.reports as reports
+
+    monkeypatch.setattr(reports, "MAX_SERVICES", 3)
+    body = [{"time": "2025-03-10T10:00:00Z", "service": f"s{i}"} for i in range(5)]
+    j = client.post("/v1/reports", json=body).json()
+    assert (j["accepted"], j["rejected"]) == (3, 2)
+    assert [r["where"] for r in j["rejections"]] == [3, 4]
+    assert [s["service"] for s in client.get("/v1/status").json()["services"]] == ["s0", "s1", "s2"]

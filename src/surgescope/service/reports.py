@@ -172,13 +172,14 @@ class ReportState:
         self._ended: dict[str, str] = {}
 
     def add(self, records: list[Record]) -> list[dict]:
-        """Add validated records; returns rejections for services over the limit."""
+        """Add validated records; returns rejections (``where`` = index in ``records``) for
+        records of new services beyond :data:`MAX_SERVICES`."""
         bad = []
         for i, (minute, count, service, region, problem) in enumerate(records):
             s = self.services.get(service)
             if s is None:
                 if len(self.services) >= MAX_SERVICES:
-                    bad.append({"where": i, "reason": f"record {i}: more than {MAX_SERVICES} services"})
+                    bad.append({"where": i, "reason": f"accepted record {i}: more than {MAX_SERVICES} services"})
                     continue
                 s = self.services[service] = ServiceSeries(service)
             s.add(minute, count, region, problem)
