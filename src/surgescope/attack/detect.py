@@ -63,10 +63,16 @@ class Thresholds:
     (TCP packets) in the window by this factor."""
     syn_rate: float = 100.0
     syn_share: float = 0.5
-    """SYN flood: SYNs are at least this share of the destination's incoming TCP."""
+    """SYN flood: SYNs are at least this share of the destination's incoming TCP ...
+    (handshakes do not complete) ..."""
+    syn_only_share: float = 0.8
+    """... or this share of them comes from sources that sent only SYNs in the window (a SYN
+    flood hidden under a larger flood of other traffic)."""
     ack_rate: float = 1_000.0
     ack_conns: int = 100
-    ack_per_syn: float = 50.0
+    lone_ack_share: float = 0.5
+    """ACK flood: at least this share of the pure ACKs are the only packet of their
+    connection in the window (no live conversation around them)."""
     rst_rate: float = 500.0
     rst_conns: int = 50
     rst_share: float = 0.5
@@ -120,25 +126,36 @@ def heavy_expr(table: str, th: Thresholds) -> pl.Expr:
     )
 
 
-def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None) -> pl.DataFrame:
+def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None, span_s: float | None = None) -> pl.DataFrame:
     """Rows (win, dst_key, dst_ip, vector, rate, records, candidate) for every window,
-    destination and class seen, plus ``http-flood`` rows from heavy clients."""
-    ws = w.window_s
+    destination and class seen, plus ``http-flood`` rows from heavy clients.
+
+    Rates are records per ``span_s`` (the window length; the streaming detector passes the
+    time elapsed in a window still filling)."""
+    ws = span_s or w.window_s
     rate = pl.col("records") / ws
     cls = pl.col("cls")
     # Lazy throughout, one collect at the end: the streaming path calls this every 0.1 s.
     d = w.by_dst.lazy().select(
         "win", "dst_key", pl.col("tcp").alias("d_tcp"), pl.col("syn").alias("d_syn"),
-        "syn_sent", "tcp_sent", pl.col("records").alias("d_records"), pl.col("bytes").alias("d_bytes"),
+        "syn_sent", "tcp_sent", "lone_acks", pl.col("records").alias("d_records"), pl.col("bytes").alias("d_bytes"),
     )
+    # SYNs from sources that sent nothing but SYNs in the window (spoofed or SYN-only hosts).
+    syn_only = (
+        w.by_client.lazy().filter((pl.col("syn") > 0) & (pl.col("syn") == pl.col("records")))
+        .group_by("win", "dst_key").agg(pl.col("syn").sum().alias("syn_only"))
+    )
+    d = d.join(syn_only, on=["win", "dst_key"], how="left").with_columns(pl.col("syn_only").fill_null(0))
     x = w.by_class.lazy().join(d, on=["win", "dst_key"], how="left")
     cand = (
         (cls.str.ends_with("-amplification") & (rate >= th.amp_rate) & (pl.col("sources") >= th.amp_sources))
         | ((cls == "tcp-reflection") & (rate >= th.synack_rate) & (pl.col("sources") >= th.synack_sources)
            & (pl.col("records") >= th.unsolicited_factor * pl.col("syn_sent")))
-        | ((cls == "syn-flood") & (rate >= th.syn_rate) & (pl.col("records") >= th.syn_share * pl.col("d_tcp")))
+        | ((cls == "syn-flood") & (rate >= th.syn_rate)
+           & ((pl.col("records") >= th.syn_share * pl.col("d_tcp"))
+              | (pl.col("syn_only") >= th.syn_only_share * pl.col("records"))))
         | ((cls == "ack-flood") & (rate >= th.ack_rate) & (pl.col("conns") >= th.ack_conns)
-           & (pl.col("records") >= th.ack_per_syn * (pl.col("d_syn") + 1)))
+           & (pl.col("lone_acks") >= th.lone_ack_share * pl.col("records")))
         | ((cls == "rst-flood") & (rate >= th.rst_rate) & (pl.col("conns") >= th.rst_conns)
            & (pl.col("records") >= th.rst_share * pl.col("d_tcp"))
            & (pl.col("records") >= th.unsolicited_factor * pl.col("tcp_sent")))

@@ -172,7 +172,8 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
     lf = lf.lazy().with_columns(window_col(window_s))
     extra_dst = _extra(table) if detail else []
     # A connection key: source address and port (wrapping multiply spreads the port bits).
-    conn = (pl.col("src_key") ^ (pl.col("src_port").fill_null(0).cast(pl.UInt64) * 0x9E3779B97F4A7C15)).n_unique()
+    conn_key = pl.col("src_key") ^ (pl.col("src_port").fill_null(0).cast(pl.UInt64) * 0x9E3779B97F4A7C15)
+    conn = conn_key.n_unique()
     by_class = (
         lf.group_by("win", "dst_key", "cls")
         .agg(
@@ -198,6 +199,13 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
         pl.col("f_ecn").sum().alias("ece_cwr"),
         pl.col("frag").mean().alias("fragment_share"),
     ]
+    # Pure ACKs that are the only packet of their connection in the window: what spoofed ACK
+    # floods are made of, and what live connections (several ACKs, data, FIN) rarely show.
+    lone_acks = (
+        lf.filter(pl.col("proto") == 6).group_by("win", "dst_key", conn_key.alias("conn"))
+        .agg(pl.len().alias("k"), (pl.col("cls") == "ack-flood").all().alias("ack"))
+        .group_by("win", "dst_key").agg(((pl.col("k") == 1) & pl.col("ack")).sum().alias("lone_acks"))
+    )
     by_dst = lf.group_by("win", "dst_key").agg(
         pl.col("dst_ip").first(),
         pl.col("n").sum().alias("records"),
@@ -222,8 +230,8 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
         )
         .rename({"src_key": "dst_key"})
     )
-    by_dst = by_dst.join(sent, on=["win", "dst_key"], how="left").with_columns(
-        pl.col("syn_sent", "tcp_sent").fill_null(0)
+    by_dst = by_dst.join(sent, on=["win", "dst_key"], how="left").join(lone_acks, on=["win", "dst_key"], how="left").with_columns(
+        pl.col("syn_sent", "tcp_sent", "lone_acks").fill_null(0)
     )
     by_client = (
         lf.group_by("win", "dst_key", "src_key")
@@ -234,6 +242,7 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
             pl.col("req").sum().alias("requests"),
             pl.col("conn").sum().alias("conns"),
             pl.col("web").sum().alias("web"),
+            pl.col("f_syn").sum().alias("syn"),
         )
     )
     if not detail:

@@ -86,14 +86,9 @@ class StreamDetector:
 
     def _evaluate(self, partial: bool, elapsed: float) -> list[dict]:
         w = self._windows(self.current)
-        if partial and elapsed < self.ws:
-            # Rates over the time elapsed in the window so far.
-            scale = self.ws / max(elapsed, self.min_partial)
-            w = features.Windows(
-                w.by_class.with_columns(pl.col("records") * scale),
-                w.by_dst.with_columns(pl.col("tcp", "syn", "syn_sent", "tcp_sent", "records", "bytes") * scale),
-                w.by_client, w.table, w.window_s)
-        cands = candidates(w, self.th, self._heavy(w)).filter(pl.col("win") == self.win)
+        # A window still filling: rates over the time elapsed in it so far.
+        span = max(min(elapsed, self.ws), self.min_partial) if partial else self.ws
+        cands = candidates(w, self.th, self._heavy(w), span_s=span).filter(pl.col("win") == self.win)
         events = self.tracker.step(self.win, cands.to_dicts(), record=False, partial=partial)
         if not partial:
             self.clients.append((self.win, w.by_client.select("dst_key", "src_key", "requests", "conns")))

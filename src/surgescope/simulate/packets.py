@@ -262,6 +262,8 @@ def _fragment(cols: dict[str, np.ndarray], mtu: int = 1500) -> dict[str, np.ndar
     last = j == k[rep] - 1
     frag_data = np.where(last, data[rep] - j * per, per)
     out["ip_len"] = 20 + frag_data
+    # As a capture shows it: a first fragment carries its share of the UDP payload.
+    out["payload_len"] = np.where(j == 0, frag_data - 8, 0)
     out["frag_off"] = (j * per // 8).astype(np.int64)
     out["frag_more"] = ~last
     # Fragments leave a few microseconds apart on the reflector's link.
@@ -470,7 +472,7 @@ def _to_table(c: dict[str, np.ndarray], t0_ns: int) -> pa.Table:
         masked(c["dport"].astype(np.uint16), has_ports, pa.uint16()),
         pa.array(ip_len), pa.array((ip_len + 14).astype(np.uint32)),
         masked(c["flags"].astype(np.uint16), tcp & (frag_off == 0), pa.uint16()),
-        pa.array(c["ttl"].astype(np.uint8)), pa.array(c["ip_id"].astype(np.uint32)),
+        pa.array(c["ttl"].astype(np.uint8)), masked(c["ip_id"].astype(np.uint32), v4, pa.uint32()),
         pa.array(c["frag_more"].astype(bool)), pa.array(frag_off),
         masked(c["icmp_type"].astype(np.uint8), is_icmp, pa.uint8()),
         masked(c["icmp_code"].astype(np.uint8), is_icmp, pa.uint8()),
@@ -481,8 +483,11 @@ def _to_table(c: dict[str, np.ndarray], t0_ns: int) -> pa.Table:
 
 def _fast_strings(hi: np.ndarray, lo: np.ndarray) -> pa.Array:
     """Text of many addresses: format each distinct address once (pools repeat a lot)."""
-    key = np.stack([hi, lo], axis=1)
-    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    if not hi.any():  # all IPv4-mapped: the lower half alone is the key
+        uniq_lo, inv = np.unique(lo, return_inverse=True)
+        uniq = np.stack([np.zeros_like(uniq_lo), uniq_lo], axis=1)
+    else:
+        uniq, inv = np.unique(np.stack([hi, lo], axis=1), axis=0, return_inverse=True)
     texts = pa.array(ipaddr.to_strings(uniq[:, 0], uniq[:, 1]), type=pa.string())
     return texts.take(pa.array(inv.ravel().astype(np.int64)))
 

@@ -1,4 +1,5 @@
-"""Write a PACKETS table (:data:`surgescope.schema.PACKETS`) as a classic libpcap file.
+"""Write a PACKETS table (:data:`surgescope.schema.PACKETS`) as a classic libpcap file
+(nanosecond timestamps, magic ``0xa1b23c4d``, Ethernet link type).
 
 Each row becomes Ethernet + IPv4 (or IPv6) + TCP/UDP/ICMP headers with correct lengths and,
 by default, correct IPv4 header and TCP/UDP/ICMP checksums; the payload is zero-filled to
@@ -67,7 +68,24 @@ def _scatter(buf: np.ndarray, off: np.ndarray, hdr: np.ndarray) -> None:
     buf[idx] = hdr
 
 
-def _encode(t: pa.Table, checksums: bool) -> bytes:
+def _datagram_lengths(t: pa.Table, ip_payload: np.ndarray) -> np.ndarray:
+    """Per row, the IP payload of its whole datagram: its own for unfragmented packets, the
+    sum over the fragments sharing source, destination, protocol and IP id otherwise."""
+    import polars as pl
+
+    frag = _col(t, "frag_more", bool, False) | (_col(t, "frag_offset", np.int64) > 0)
+    if not frag.any():
+        return ip_payload
+    df = pl.DataFrame({
+        "a": _col(t, "src_ip_lo", np.uint64), "b": _col(t, "dst_ip_lo", np.uint64),
+        "p": _col(t, "proto", np.uint8), "i": _col(t, "ip_id", np.int64), "n": ip_payload, "f": frag,
+    })
+    total = df.select(pl.when(pl.col("f")).then(pl.col("n").sum().over("a", "b", "p", "i", "f"))
+                      .otherwise(pl.col("n"))).to_series().to_numpy()
+    return total.astype(np.int64)
+
+
+def _encode(t: pa.Table, checksums: bool, snaplen: int = 262_144) -> bytes:
     n = t.num_rows
     ts = pc.cast(t.column("ts"), pa.int64()).to_numpy(zero_copy_only=False)
     src_hi, src_lo = _col(t, "src_ip_hi", np.uint64), _col(t, "src_ip_lo", np.uint64)
@@ -81,17 +99,20 @@ def _encode(t: pa.Table, checksums: bool) -> bytes:
     first = frag_off == 0
     pay_known = t.column("payload_len").is_valid().to_numpy(zero_copy_only=False)
     payload = _col(t, "payload_len", np.int64)
+    datagram = _datagram_lengths(t, ip_len - ip_hdr)
     room = ip_len - ip_hdr
     tcp_hl = np.where(pay_known, room - payload, 20)
     tcp_hl = np.clip(tcp_hl // 4 * 4, 20, 60)
     l4_len = np.where(~first, 0, np.where(proto == 6, tcp_hl, np.where((proto == 17) | (proto == 1) | (proto == 58), 8, 0)))
     l4_len = np.minimum(l4_len, room)  # a truncated row never writes past its own length
     frame = 14 + ip_len
-    rec = 16 + frame
+    # Headers always fit: a short snaplen cuts only the zero payload, as tcpdump -s does.
+    incl = np.minimum(frame, np.maximum(snaplen, 14 + ip_hdr + l4_len))
+    rec = 16 + incl
     off = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(rec, out=off[1:])
     out = np.zeros(24 + int(off[-1]), dtype=np.uint8)
-    out[:24] = np.frombuffer(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, LINKTYPE_ETHERNET), np.uint8)
+    out[:24] = np.frombuffer(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, snaplen, LINKTYPE_ETHERNET), np.uint8)
     off = off[:-1] + 24
 
     for s in range(0, n, _CHUNK):
@@ -100,10 +121,10 @@ def _encode(t: pa.Table, checksums: bool) -> bytes:
         k = e - s
         o = off[sl]
         # Record header (little-endian, microseconds) and Ethernet.
-        rh = np.zeros(k, dtype=[("sec", "<u4"), ("usec", "<u4"), ("incl", "<u4"), ("orig", "<u4")])
+        rh = np.zeros(k, dtype=[("sec", "<u4"), ("nsec", "<u4"), ("incl", "<u4"), ("orig", "<u4")])
         rh["sec"] = ts[sl] // 1_000_000_000
-        rh["usec"] = (ts[sl] % 1_000_000_000) // 1000
-        rh["incl"] = frame[sl]
+        rh["nsec"] = ts[sl] % 1_000_000_000
+        rh["incl"] = incl[sl]
         rh["orig"] = frame[sl]
         _scatter(out, o, rh.view(np.uint8).reshape(k, 16))
         eth = np.zeros((k, 14), dtype=np.uint8)
@@ -167,8 +188,8 @@ def _encode(t: pa.Table, checksums: bool) -> bytes:
         if m.any():
             h = np.zeros(int(m.sum()), dtype=[("sp", ">u2"), ("dp", ">u2"), ("len", ">u2"), ("sum", ">u2")])
             h["sp"], h["dp"] = sport[m], dport[m]
-            # A first fragment's UDP length is the whole datagram's (payload_len + 8).
-            ulen = np.where(pay_known[sl][m], payload[sl][m] + 8, plen[m])
+            # A first fragment's UDP length is the whole datagram's (all its fragments' data).
+            ulen = datagram[sl][m]
             h["len"] = ulen
             hb = h.view(np.uint8).reshape(-1, 8)
             if checksums:
@@ -189,7 +210,10 @@ def _encode(t: pa.Table, checksums: bool) -> bytes:
     return out.tobytes()
 
 
-def write(table: pa.Table, path: str | Path, checksums: bool = True) -> int:
-    """Write ``table`` (PACKETS schema) to ``path`` as classic pcap; returns packets written."""
-    Path(path).write_bytes(_encode(table, checksums))
+def write(table: pa.Table, path: str | Path, checksums: bool = True, snaplen: int = 262_144) -> int:
+    """Write ``table`` (PACKETS schema) to ``path`` as classic pcap; returns packets written.
+
+    ``snaplen`` caps the bytes stored per packet (the original length is kept in each record,
+    as with ``tcpdump -s``); headers are always stored whole."""
+    Path(path).write_bytes(_encode(table, checksums, snaplen))
     return table.num_rows
