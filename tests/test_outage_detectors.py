@@ -21,11 +21,20 @@ def tweets(datasets):
     return df["value"].to_numpy().astype(float)[:4000]
 
 
-def stream(det, xs):
+@pytest.fixture(scope="module")
+def exchange(datasets):
+    # realAdExchange, hourly: a daily rhythm, so the seasonal record is exercised too
+    df = pl.read_csv(datasets / "nab/data/realAdExchange/exchange-2_cpc_results.csv")
+    ts = df["timestamp"].str.to_datetime(time_unit="ns").cast(pl.Int64).to_numpy()
+    return ts, df["value"].to_numpy().astype(float)
+
+
+def stream(det, xs, ts=None):
     out = []
-    for v in xs:
-        out.append(det.score_one(v))
-        det.learn_one(v)
+    for i, v in enumerate(xs):
+        t = None if ts is None else int(ts[i])
+        out.append(det.score_one(v, t))
+        det.learn_one(v, t)
     return np.array(out)
 
 
@@ -38,6 +47,14 @@ def test_default_streaming_equals_batch(machine_temp):
     assert (batch >= detectors.EXTREME_LEVEL.fire).sum() >= 2  # alarms are compared too
 
 
+def test_default_streaming_equals_batch_with_timestamps(exchange):
+    ts, x = exchange
+    batch = detectors.default_scores(ts, x)
+    np.testing.assert_allclose(stream(detectors.Default(), x, ts), batch, rtol=1e-9, atol=1e-12)
+    seasonal = detectors._seasonal_batch(ts, x, detectors.EXTREME_LEVEL)
+    assert seasonal.any()  # the seasonal record path is part of the comparison
+
+
 def test_robust_z_streaming_equals_batch(machine_temp):
     x = machine_temp[:1500]
     batch = detectors.robust_z_scores(None, x)
@@ -47,7 +64,7 @@ def test_robust_z_streaming_equals_batch(machine_temp):
 
 def test_seasonal_streaming_equals_batch(tweets):
     # 5-minute counts: a day is 288 samples; two weeks of history use the seasonal median
-    x = tweets.copy()
+    x = tweets[:1400].copy()  # almost 5 days: 2 with the seasonal median
     x[500:520] = np.nan  # a gap: neither scored nor learnt
     batch = seasonal_count_scores(x, period=288, window=288)
     det = SeasonalCount(period=288, window=288)
@@ -63,6 +80,7 @@ def test_seasonal_streaming_equals_batch(tweets):
 
 @pytest.mark.parametrize("fn", [
     lambda x: detectors.default_scores(None, x),
+    lambda x: detectors.default_scores(np.arange(len(x), dtype=np.int64) * 300 * 10**9, x),
     lambda x: seasonal_count_scores(x, period=288, window=288).score,
 ])
 def test_causal_changing_the_future_never_changes_the_past(machine_temp, fn):

@@ -176,6 +176,11 @@ class ExtremeLevelParams:
     fire: float = 0.85       # a combined score at or above this is an alarm
     hold: int = 100          # samples held back after an alarm ...
     hold_growth: float = 0.02  # ... or this fraction of the samples seen, if larger
+    season_days: int = 3     # seasonal record: outside the range of the same time of day ...
+    season_tol: float = 0.03  # ... +- this fraction of a day, on each of the previous days,
+    season_margin: float = 0.5  # ... by this fraction of that range,
+    season_corr: float = 0.9  # ... in a series whose day-to-day correlation so far exceeds this
+    weight: float = 0.95     # score of a seasonal record (a value record scores 1)
 
 
 EXTREME_LEVEL = ExtremeLevelParams()
@@ -220,6 +225,79 @@ def _spread(robust: np.ndarray, sd: np.ndarray, level: np.ndarray) -> np.ndarray
     return np.fmax(np.fmax(np.nan_to_num(robust), 0.1 * np.nan_to_num(sd)), 1e-3 * np.nan_to_num(level) + 1e-9)
 
 
+def _ns(t: object) -> int | None:
+    """Timestamp as ns since the epoch: int ns, datetime, NumPy datetime64 or ISO text."""
+    if t is None:
+        return None
+    if isinstance(t, int | np.integer):
+        return int(t)
+    if hasattr(t, "timestamp"):
+        return int(round(t.timestamp() * 1e9))  # type: ignore[union-attr]
+    return int(np.datetime64(t, "ns").astype(np.int64))
+
+
+DAY_NS = 86_400 * 10**9
+PERIOD_PROBE = 13  # timestamps that fix the samples-per-day (known from sample 13 on)
+
+
+def samples_per_day(ts_ns: np.ndarray) -> int:
+    """Samples per day from the first timestamps (0 when too few or too coarse)."""
+    if ts_ns is None or len(ts_ns) < PERIOD_PROBE:
+        return 0
+    step = float(np.median(np.diff(np.asarray(ts_ns[:PERIOD_PROBE], dtype=np.int64))))
+    per_day = int(round(DAY_NS / step)) if step > 0 else 0
+    return per_day if per_day >= 12 else 0
+
+
+def _season_geometry(period: int, p: ExtremeLevelParams) -> tuple[int, int]:
+    tol = max(1, int(round(p.season_tol * period)))
+    return tol, p.season_days * period + tol  # (tolerance, first index with every day known)
+
+
+def _seasonal_batch(ts: np.ndarray | None, x: np.ndarray, p: ExtremeLevelParams) -> np.ndarray:
+    """1 where x leaves the same-time-of-day range of the previous days in a daily series."""
+    n = len(x)
+    period = samples_per_day(ts) if ts is not None else 0
+    if period == 0:
+        return np.zeros(n)
+    tol, start = _season_geometry(period, p)
+    if start >= n:
+        return np.zeros(n)
+    daily = _daily_corr(x, period) > p.season_corr
+    if not daily[start:].any():  # most series have no strong daily rhythm: skip the envelope
+        return np.zeros(n)
+    s = pl.Series(x)
+    top = s.rolling_max(2 * tol + 1, min_samples=1)
+    bottom = s.rolling_min(2 * tol + 1, min_samples=1)
+    hi = np.full(n, -np.inf)
+    lo = np.full(n, np.inf)
+    for k in range(1, p.season_days + 1):
+        lag = k * period - tol  # window of x[t-k*P-tol .. t-k*P+tol] ends at t-k*P+tol
+        hi = np.fmax(hi, top.shift(lag).to_numpy().astype(np.float64))
+        lo = np.fmin(lo, bottom.shift(lag).to_numpy().astype(np.float64))
+    rec = _record(x, hi, lo, p.season_margin)
+    rec[:start] = 0.0
+    return rec * daily
+
+
+def _daily_corr(x: np.ndarray, period: int) -> np.ndarray:
+    """Correlation of x_j with x_{j-P} over all pairs up to t (0 until P pairs exist)."""
+    n = len(x)
+    out = np.zeros(n)
+    if n <= period:
+        return out
+    a, b = x[period:], x[:-period]
+    k = np.arange(1, n - period + 1, dtype=np.float64)
+    ma, mb = np.cumsum(a) / k, np.cumsum(b) / k
+    cov = np.cumsum(a * b) / k - ma * mb
+    va = np.cumsum(a * a) / k - ma * ma
+    vb = np.cumsum(b * b) / k - mb * mb
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = cov / np.sqrt(va * vb)
+    out[period:] = np.where(k >= period, np.nan_to_num(r, nan=0.0), 0.0)
+    return out
+
+
 def hold_alarms(score: np.ndarray, fire: float, hold: int, growth: float) -> np.ndarray:
     """Zero alarms (scores >= ``fire``) within the hold after the last kept alarm.
 
@@ -246,6 +324,7 @@ def extreme_level_scores(ts: np.ndarray | None, values: np.ndarray,
     prior = np.r_[0.0, np.maximum.accumulate(z)[:-1]]
     rel = np.minimum(z / np.maximum(prior, params.level_floor), 1.0)
     combined = np.maximum(_record_batch(x, params), params.level_weight * rel)
+    combined = np.maximum(combined, params.weight * _seasonal_batch(ts, x, params))
     return hold_alarms(combined, params.fire, params.hold, params.hold_growth)
 
 
@@ -270,6 +349,46 @@ class ExtremeLevel:
         self._span = float(params.hold)
         self._i = 0
         self._pending: tuple[float, float, float] | None = None  # x, level z, combined
+        # seasonal record: samples per day from the first timestamps, the values of the
+        # previous days, and running sums for the day-to-day correlation
+        self._stamps: list[int | None] = []
+        self._period = 0
+        self._season: deque[float] | None = None
+        self._pairs = np.zeros(6)  # count, sum a, sum b, sum aa, sum bb, sum ab
+
+    def _seasonal(self, x: float) -> float:
+        p, period = self.p, self._period
+        if period == 0:
+            return 0.0
+        tol, start = _season_geometry(period, p)
+        if self._i < start or self._season is None:
+            return 0.0
+        h = self._season  # values up to i-1; h[-j] is x[i-j]
+        near = [h[-j] for k in range(1, p.season_days + 1) for j in range(k * period - tol, k * period + tol + 1)]
+        rec = float(_record(np.array([x]), np.array([max(near)]), np.array([min(near)]), p.season_margin)[0])
+        if rec == 0.0:
+            return 0.0
+        n, sa, sb, saa, sbb, sab = self._pairs + np.array([1.0, x, h[-period], x * x, h[-period] ** 2, x * h[-period]])
+        if n < period:
+            return 0.0
+        ma, mb = sa / n, sb / n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = (sab / n - ma * mb) / np.sqrt((saa / n - ma * ma) * (sbb / n - mb * mb))
+        return rec if float(np.nan_to_num(r, nan=0.0)) > p.season_corr else 0.0
+
+    def _learn_season(self, x: float, t: object) -> None:
+        if len(self._stamps) < PERIOD_PROBE:
+            self._stamps.append(_ns(t))
+            if len(self._stamps) == PERIOD_PROBE and None not in self._stamps:
+                self._period = samples_per_day(np.array(self._stamps, dtype=np.int64))
+                if self._period:
+                    _, start = _season_geometry(self._period, self.p)
+                    self._season = deque(list(self._hist)[:-1][-start:], maxlen=start)  # x joins below
+        if self._season is not None:
+            h = self._season
+            if len(h) >= self._period:
+                self._pairs += np.array([1.0, x, h[-self._period], x * x, h[-self._period] ** 2, x * h[-self._period]])
+            h.append(x)
 
     def _combined(self, x: float) -> tuple[float, float, float]:
         if self._pending is not None and self._pending[0] == x:
@@ -288,7 +407,7 @@ class ExtremeLevel:
             z = abs(cur - float(np.median(ref))) / float(scale)
             z = z if np.isfinite(z) else 0.0
         rel = min(z / max(self._zmax, p.level_floor), 1.0)
-        self._pending = (x, z, max(rec, p.level_weight * rel))
+        self._pending = (x, z, max(rec, p.level_weight * rel, p.weight * self._seasonal(x)))
         return self._pending
 
     def score_one(self, x: float, t: object = None) -> float:
@@ -310,6 +429,7 @@ class ExtremeLevel:
             if len(recent) >= self.p.min_history:
                 self._devs.append(abs(x - float(np.median(recent))))
         self._hist.append(x)
+        self._learn_season(x, t)
         self._i += 1
         self._pending = None
 
