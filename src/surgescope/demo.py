@@ -45,7 +45,9 @@ def write_inputs(in_dir: str | Path, seed: int = SEED) -> dict[str, Path]:
         "claims": d / "claims.yaml",
     }
     reports.write_csv(reports.reconstruct_x_2025_03_10(seed=seed), paths["reports"])
-    write_pcap(generate_traffic(seed=seed), paths["traffic"])
+    # Headers only (as `tcpdump -s 128` keeps them): the payloads are zeros and the analysis reads
+    # lengths from the headers, so the capture stays a few megabytes.
+    write_pcap(generate_traffic(seed=seed), paths["traffic"], snaplen=128)
     src = resources.files("surgescope").joinpath("data/demo/claims.yaml")
     with resources.as_file(src) as f:
         shutil.copyfile(f, paths["claims"])
