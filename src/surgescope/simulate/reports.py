@@ -35,6 +35,7 @@ from __future__ import annotations
 import csv
 from datetime import datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -165,7 +166,7 @@ def reconstruct_x_2025_03_10(days_before: int = 3, days_after: int = 0, seed: in
     )
 
 
-def write_csv(table: pa.Table, path) -> int:
+def write_csv(table: pa.Table, path: str | Path) -> int:
     """Write a REPORTS table as the CSV the reports reader takes (time with offset, count,
     service, region, problem); return the number of rows."""
     import polars as pl
