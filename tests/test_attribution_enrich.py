@@ -190,3 +190,35 @@ def test_nested_source_ranges_resolve_to_the_narrowest():
         t = geodata.load(name)
         s, e = t["v4_start"].astype(np.int64), t["v4_end"].astype(np.int64)
         assert (s[1:] > e[:-1]).all() and (e >= s).all()  # the shipped tables are disjoint
+
+
+def test_user_mmdb_is_read_with_maxminddb(tmp_path):
+    """A GeoLite2-ASN-shaped MMDB written with our writer, read back through ``maxminddb``."""
+    from surgescope.attribution import mmdb
+    from surgescope.attribution.verdict import attribute
+
+    path = tmp_path / "user.mmdb"
+    v4 = lambda s: int(ipaddress.IPv4Address(s))  # noqa: E731
+    mmdb.write(path, [v4("8.8.8.0"), v4("9.9.9.0")], [v4("8.8.8.255"), v4("9.9.9.255")], [
+        {"autonomous_system_number": (6, 15169), "autonomous_system_organization": "Google LLC",
+         "country": {"iso_code": "US"}},
+        {"autonomous_system_number": (6, 64512), "autonomous_system_organization": "Wrong Net",
+         "country": {"iso_code": "CH"}},
+    ], "GeoLite2-ASN-shaped test database", "GeoLite2-ASN-test")
+    import maxminddb
+
+    with maxminddb.open_database(str(path)) as r:  # the official reader, independently
+        assert r.get("8.8.8.8")["autonomous_system_number"] == 15169
+        assert r.get("1.1.1.1") is None
+    hi, lo = ipaddr.from_strings(["8.8.8.8", "9.9.9.9", "1.1.1.1", "2001:db8::1"])
+    out = enrich.enrich_addresses(hi, lo, [path])
+    assert out["asn_mmdb"].to_list() == [15169, 64512, None, None]
+    assert out["country_mmdb"].to_list() == ["US", "CH", None, None]
+    ips = ["8.8.8.8"] * 3 + ["9.9.9.9"]
+    h, lo2 = ipaddr.from_strings(ips)
+    t = pl.DataFrame({"ts": [0] * 4, "src_ip": ips, "src_ip_hi": h, "src_ip_lo": lo2, "method": ["GET"] * 4,
+                      "bytes": [1] * 4}).with_columns(pl.col("ts").cast(pl.Datetime("ns", "UTC")))
+    a = attribute(None, [t], mmdb_paths=[str(path)])
+    rows = {r["asn"]: r["user_mmdb_agree"] for r in a["by_asn"]}
+    assert rows == {15169: 1.0, 19281: 0.0}  # 9.9.9.9 is Quad9's AS19281 in the shipped table
+    assert a["data_sources"][-1]["source"].startswith("GeoLite2-ASN-test")

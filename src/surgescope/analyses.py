@@ -66,15 +66,23 @@ def attribution(incident: Incident, tables: Tables) -> None:
     """Where the attacking sources are, and how far that can be trusted.
 
     With no attack found, the country/AS tables describe the clients seen and the verdict says
-    so; the enrichment data used is added to ``incident.data_sources``.
+    so; the enrichment data used is added to ``incident.data_sources``. The user's own MMDB
+    files (GeoLite2, DB-IP, IPinfo) are used too when ``SURGESCOPE_MMDB`` lists them
+    (separated by ``:``).
     """
+    import os
+
     from surgescope.attribution.verdict import attribute
 
     traffic = [t for inp, t in tables
                if getattr(inp, "table", None) in ("packets", "flows", "requests") and t.num_rows]
     if not traffic and not incident.attacks:
         return
-    section = attribute(incident.attacks, traffic)
+    mmdbs = [p for p in os.environ.get("SURGESCOPE_MMDB", "").split(":") if p]
+    for p in mmdbs:
+        if not Path(p).is_file():
+            raise ValueError(f"SURGESCOPE_MMDB: {p}: no such file")
+    section = attribute(incident.attacks, traffic, mmdb_paths=mmdbs)
     incident.attribution = section
     known = {d.get("name") for d in incident.data_sources}
     incident.data_sources.extend(d for d in section["data_sources"] if d.get("name") not in known)

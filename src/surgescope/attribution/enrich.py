@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import re
+from collections.abc import Sequence
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
@@ -299,8 +300,12 @@ def as_class(numbers: np.ndarray, orgs: np.ndarray | None = None) -> np.ndarray:
 # --------------------------------------------------------------------------- table enrichment
 
 
-def enrich_addresses(hi, lo) -> pl.DataFrame:
-    """One row per address with every enrichment column (computed once per distinct address)."""
+def enrich_addresses(hi, lo, mmdb_paths: Sequence[str | Path] = ()) -> pl.DataFrame:
+    """One row per address with every enrichment column (computed once per distinct address).
+
+    ``mmdb_paths``: the user's own MMDB files (GeoLite2, DB-IP, IPinfo); their answers are added
+    as ``asn_mmdb``, ``as_org_mmdb`` and ``country_mmdb`` (first file with an answer wins).
+    """
     hi, lo = _as_u64(hi, lo)
     df = pl.DataFrame({"ip_hi": hi, "ip_lo": lo}).unique(maintain_order=True)
     uh, ul = df["ip_hi"].to_numpy(), df["ip_lo"].to_numpy()
@@ -318,7 +323,7 @@ def enrich_addresses(hi, lo) -> pl.DataFrame:
     country = np.where(nonpublic, None, country)
     reg = np.where(nonpublic, None, reg)
     who = np.where(nonpublic, None, who)
-    return df.with_columns(
+    out = df.with_columns(
         pl.Series("country", country.tolist(), dtype=pl.String),
         pl.Series("country_registry", reg.tolist(), dtype=pl.String),
         pl.Series("country_whois", who.tolist(), dtype=pl.String),
@@ -328,9 +333,18 @@ def enrich_addresses(hi, lo) -> pl.DataFrame:
         pl.Series("as_class", np.where(routed, cls, "unknown").tolist(), dtype=pl.String),
         pl.Series("special", cat.tolist(), dtype=pl.String),
     )
+    if mmdb_paths:
+        from surgescope.attribution import mmdb
+
+        found = [mmdb.lookup(p, uh, ul) for p in mmdb_paths]
+        merged = found[0].select(
+            *(pl.coalesce([f[c] for f in found]).alias(f"{c}_mmdb") for c in ("asn", "as_org", "country")))
+        out = out.hstack(merged)
+    return out
 
 
-def enrich(table: pa.Table | pl.DataFrame, prefix: str = "src") -> pa.Table | pl.DataFrame:
+def enrich(table: pa.Table | pl.DataFrame, prefix: str = "src",
+           mmdb_paths: Sequence[str | Path] = ()) -> pa.Table | pl.DataFrame:
     """``table`` with country, country_registry, country_whois, countries_agree, asn, as_org,
     as_class and special columns for its ``{prefix}_ip_hi``/``{prefix}_ip_lo`` addresses.
 
@@ -342,7 +356,7 @@ def enrich(table: pa.Table | pl.DataFrame, prefix: str = "src") -> pa.Table | pl
     df = table if isinstance(table, pl.DataFrame) else pl.from_arrow(table)
     assert isinstance(df, pl.DataFrame)
     h, lcol = f"{prefix}_ip_hi", f"{prefix}_ip_lo"
-    info = enrich_addresses(df[h].to_numpy(), df[lcol].to_numpy()).rename({"ip_hi": h, "ip_lo": lcol})
+    info = enrich_addresses(df[h].to_numpy(), df[lcol].to_numpy(), mmdb_paths).rename({"ip_hi": h, "ip_lo": lcol})
     out = df.join(info, on=[h, lcol], how="left", maintain_order="left")
     return out if isinstance(table, pl.DataFrame) else out.to_arrow()
 
@@ -350,7 +364,7 @@ def enrich(table: pa.Table | pl.DataFrame, prefix: str = "src") -> pa.Table | pl
 # --------------------------------------------------------------------------- provenance
 
 
-def data_sources() -> list[dict]:
+def data_sources(mmdb_paths: Sequence[str | Path] = ()) -> list[dict]:
     """Every enrichment's source, licence, attribution and data date, for the report."""
     meta = geodata.metadata().get("tables", {})
     out = []
@@ -378,6 +392,10 @@ def data_sources() -> list[dict]:
         "url": None, "licence": "Apache-2.0 (this project)",
         "attribution": "curated by the surgescope project; heuristic, not exhaustive", "data_date": "2026-11",
     })
+    if mmdb_paths:
+        from surgescope.attribution import mmdb
+
+        out += [mmdb.metadata(p) for p in mmdb_paths]
     return out
 
 

@@ -131,7 +131,8 @@ def _normalise(df: pl.DataFrame, kind: str) -> pl.DataFrame:
     )
 
 
-def collect(tables: Iterable[pa.Table | pl.DataFrame], attacks: Sequence[dict] | None = None) -> Traffic:
+def collect(tables: Iterable[pa.Table | pl.DataFrame], attacks: Sequence[dict] | None = None,
+            mmdb_paths: Sequence[str] = ()) -> Traffic:
     """The attack's inbound traffic from every traffic table, normalised, with per-source figures."""
     frames, kinds, victim = [], [], None
     wins = _windows(attacks)
@@ -157,10 +158,10 @@ def collect(tables: Iterable[pa.Table | pl.DataFrame], attacks: Sequence[dict] |
     rows = pl.concat(frames, how="vertical_relaxed") if frames else _normalise(
         pl.DataFrame(schema={"ts": pl.Datetime("ns", "UTC"), "src_ip": pl.String, "src_ip_hi": pl.UInt64,
                              "src_ip_lo": pl.UInt64, "bytes": pl.Int64}), "requests")
-    return Traffic(rows=rows, sources=per_source(rows), kinds=kinds, victim=victim)
+    return Traffic(rows=rows, sources=per_source(rows, mmdb_paths), kinds=kinds, victim=victim)
 
 
-def per_source(rows: pl.DataFrame) -> pl.DataFrame:
+def per_source(rows: pl.DataFrame, mmdb_paths: Sequence[str] = ()) -> pl.DataFrame:
     """One row per source: records, bytes, TTL spread, SYN/ACK counts, plus the enrichment."""
     agg = rows.group_by("src_ip_hi", "src_ip_lo").agg(
         pl.col("src_ip").first(),
@@ -175,7 +176,7 @@ def per_source(rows: pl.DataFrame) -> pl.DataFrame:
             *(pl.lit(None, pl.String).alias(c) for c in ("country", "country_registry", "country_whois", "as_org", "as_class", "special")),
             pl.lit(None, pl.Boolean).alias("countries_agree"), pl.lit(None, pl.UInt32).alias("asn"),
         )
-    return geo.enrich(agg)
+    return geo.enrich(agg, mmdb_paths=mmdb_paths)
 
 
 # --------------------------------------------------------------------------- reflection

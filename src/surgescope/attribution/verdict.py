@@ -53,15 +53,17 @@ def by_country(sources: pl.DataFrame, top: int = 20) -> list[dict]:
     if s.height == 0:
         return []
     total_r = max(int(s["records"].sum()), 1)
+    user = "country_mmdb" in s.columns
     g = s.group_by("country").agg(
         pl.len().alias("sources"), pl.col("records").sum(),
         pl.col("countries_agree").drop_nulls().mean().alias("agreement"),
-        pl.col("country_registry").drop_nulls().mode().first().alias("registry_country"),
+        *([(pl.col("country_mmdb") == pl.col("country")).drop_nulls().mean().alias("mmdb")] if user else []),
     ).sort(["sources", "country"], descending=[True, False]).head(top)
     return [
         {"country": r["country"], "share": round(r["sources"] / s.height, 4), "sources": r["sources"],
          "traffic_share": round(r["records"] / total_r, 4),
-         "sources_agree": None if r["agreement"] is None else round(r["agreement"], 4)}
+         "sources_agree": None if r["agreement"] is None else round(r["agreement"], 4),
+         **({"user_mmdb_agree": None if r["mmdb"] is None else round(r["mmdb"], 4)} if user else {})}
         for r in g.iter_rows(named=True)
     ]
 
@@ -72,13 +74,16 @@ def by_asn(sources: pl.DataFrame, top: int = 20) -> list[dict]:
     if s.height == 0:
         return []
     total_r = max(int(s["records"].sum()), 1)
+    user = "asn_mmdb" in s.columns
     g = s.group_by("asn").agg(
         pl.col("as_org").first(), pl.col("as_class").first(), pl.len().alias("sources"), pl.col("records").sum(),
+        *([(pl.col("asn_mmdb") == pl.col("asn")).drop_nulls().mean().alias("mmdb")] if user else []),
     ).sort(["sources", "asn"], descending=[True, False]).head(top)
     return [
         {"asn": int(r["asn"]), "as_org": r["as_org"], "as_class": r["as_class"],
          "share": round(r["sources"] / s.height, 4), "sources": r["sources"],
-         "traffic_share": round(r["records"] / total_r, 4)}
+         "traffic_share": round(r["records"] / total_r, 4),
+         **({"user_mmdb_agree": None if r["mmdb"] is None else round(r["mmdb"], 4)} if user else {})}
         for r in g.iter_rows(named=True)
     ]
 
@@ -142,6 +147,7 @@ def attribute(
     tables: Iterable[pa.Table | pl.DataFrame],
     anonymisers: Iterable[str] | None = None,
     top: int = 20,
+    mmdb_paths: Sequence[str] = (),
 ) -> dict:
     """The ``attribution`` section of report-v1 from attacks and traffic tables.
 
@@ -150,10 +156,12 @@ def attribute(
     tables describe the clients seen and the verdict says no attack was found. Each attack's
     ``top_sources[]`` gets country, asn and as_org filled in place.
     ``anonymisers``: optional lines of addresses/CIDRs of Tor or VPN exits.
+    ``mmdb_paths``: the user's own MMDB files; each by_country/by_asn row then says how often
+    they agree (``user_mmdb_agree``), and they are listed in the data sources.
     """
     if attacks:
         enrich_top_sources(attacks)
-    traffic = ev.collect(tables, attacks)
+    traffic = ev.collect(tables, attacks, mmdb_paths)
     s = traffic.sources
     refl = ev.reflection(traffic, attacks)
     spoof = ev.spoofing(traffic, reflected=refl["reflected"])
@@ -211,7 +219,7 @@ def attribute(
         "caveats": caveats,
         "evidence": figures,
         "country_agreement": disp.get("agreement"),
-        "data_sources": geo.data_sources(),
+        "data_sources": geo.data_sources(mmdb_paths),
     }
 
 
