@@ -18,7 +18,7 @@ from textgen import (
     zeek_tsv,
 )
 
-from surgescope.sources import cicflowmeter, nfdump, reports, sniff, zeek
+from surgescope.sources import FORMATS, cicflowmeter, nfdump, reports, sniff, zeek
 from surgescope.sources.base import InputError
 from surgescope.sources.base import head_bytes as head
 
@@ -88,6 +88,7 @@ def fixtures(tmp_path, datasets):
                 {"time": "2025-03-10T14:02:00Z", "service": "x", "region": "US", "problem": "app"},
                 {"time": "2025-03-10T14:02:01Z", "count": 3, "service": "x"}]),
             ("reports", "reports")),
+        "access.jsonl": (access_log_jsonl(), ("access-log", "json")),
     }
 
 
@@ -99,13 +100,12 @@ def test_look_alike_text_formats_are_not_confused(tmp_path, fixtures):
         assert sniff(gz)[:2] == want, name + ".gz"
 
 
-def test_each_text_sniffer_claims_only_its_own_format(tmp_path, fixtures):
-    """Independently of the sniffing order in FORMATS: exactly one of these sniffers says yes."""
-    owner = {"cicflowmeter": cicflowmeter, "nfdump": nfdump, "zeek": zeek, "reports": reports}
-    for name, (text, (_, fmt)) in fixtures.items():
+def test_each_sniffer_claims_only_its_own_format(tmp_path, fixtures):
+    """Independently of the sniffing order in FORMATS: exactly one sniffer says yes."""
+    for name, (text, (kind, fmt)) in fixtures.items():
         h = head(write(tmp_path / name, text))
-        claims = sorted(f for f, m in owner.items() if m.sniff(h))
-        assert claims == [fmt], name
+        claims = sorted((k, f) for k, f, m in FORMATS if m.sniff(h))
+        assert claims == [(kind, fmt)], name
 
 
 def test_reports_sniffer_rejects_access_log_json(tmp_path):
