@@ -496,3 +496,32 @@ def test_junk_service_names_cannot_grow_the_state_without_bound(monkeypatch, cli
     assert (j["accepted"], j["rejected"]) == (3, 2)
     assert [r["where"] for r in j["rejections"]] == [3, 4]
     assert [s["service"] for s in client.get("/v1/status").json()["services"]] == ["s0", "s1", "s2"]
+
+
+def test_a_drop_of_requests_in_the_servers_log_is_an_outage(client: httpx.Client, tmp_path) -> None:
+    # The project's generator: three hours at about 330 requests per minute, twenty minutes at
+    # 30 per minute (the site is down), then normal again.
+    from surgescope.simulate.accesslog import generate
+
+    parts = [("09:00", 3 * 3600, 60_000), ("12:00", 20 * 60, 600), ("12:20", 40 * 60, 13_000)]
+    logs = []
+    for i, (start, seconds, lines) in enumerate(parts):
+        path = tmp_path / f"{i}.log"
+        generate(path, lines, seed=i, start=f"2025-03-10T{start}:00Z", duration_s=seconds, clients=2000)
+        logs.append(path)
+
+    for path in logs[:2]:
+        r = client.post("/v1/traffic?kind=access-log", content=path.read_bytes())
+        assert r.status_code == 200 and r.json()["rejected"] == 0
+    requests = client.get("/v1/status").json()["traffic"]["requests"]
+    assert requests["outage"] is True
+    (drop,) = requests["drops"]
+    assert drop["direction"] == "down" and "2025-03-10T12:00:00Z" <= drop["start"] <= "2025-03-10T12:02:00Z"
+
+    assert client.post("/v1/traffic", content=logs[2].read_bytes()).status_code == 200
+    requests = client.get("/v1/status").json()["traffic"]["requests"]
+    assert requests["outage"] is False
+    (drop,) = requests["drops"]
+    assert "2025-03-10T12:18:00Z" <= drop["end"] <= "2025-03-10T12:22:00Z"
+    types = [a["type"] for a in client.get("/v1/alerts").json()["alerts"]]
+    assert types.count("traffic-drop-start") == 1 and types.count("traffic-drop-end") == 1

@@ -121,6 +121,7 @@ class Service:
         self._alert_id = max((a["id"] for a in self.alerts), default=0)
         self.reports.refresh()
         self.reports.alerts()  # the restored waves were announced before the restart
+        self.traffic.drop_alerts()
 
     def fire(self, alerts: list[dict]) -> None:
         fired = []
@@ -157,12 +158,13 @@ class Service:
             services = self.reports.status()
             self.fire(self.reports.alerts())
             traffic = self.traffic.status()
+            self.fire(self.traffic.drop_alerts())
             alerts = list(self.alerts)[-50:]
         return {
             "version": __version__,
             "now": iso(int(time.time() * 1e9)),
             "report_clock": iso(self.reports.now_minute() * 10**9) if self.reports.now_minute() else None,
-            "detector": det.detector_name(),
+            "detector": det.NAME,
             "services": services,
             "outage": any(s["outage"] for s in services),
             "traffic": traffic["tables"],
@@ -214,6 +216,7 @@ def _read_traffic(service: Service, path: Path, kind: str, label: str) -> dict:
     with service.lock:
         events = service.traffic.merge(inp.table, found)
         service.fire([_attack_alert(what, inp.table, a) for what, a in events])
+        service.fire(service.traffic.drop_alerts())
         if service.persist:
             st = service.traffic.tables[inp.table]
             service.persist.save_table(inp.table, st.seconds, st.records_total, st.rejected_total,

@@ -6,7 +6,10 @@ Each canonical table (``packets``, ``requests``, ``flows``) keeps:
 - the records of the last ``window_s`` seconds (at most ``max_rows``), which the attack
   analysis of :mod:`surgescope.attack` runs over after every upload;
 - the attacks found so far, merged across uploads (an attack seen again in a later window
-  is updated, not announced twice).
+  is updated, not announced twice);
+- for ``requests``, the waves where requests per minute dropped far below their baseline:
+  the service's own log showing an outage (:func:`surgescope.service.detector.score_minutes`
+  with ``direction="down"``).
 
 Times are event times: "now" for a table is its latest record.
 
@@ -27,11 +30,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from surgescope.incident import iso
+from surgescope.service.detector import score_minutes
 
 #: Column holding the bytes of a record, per table.
 BYTES_COLUMN = {"packets": "ip_len", "requests": "bytes", "flows": "bytes"}
@@ -41,6 +46,7 @@ SECONDS_KEPT = 86_400
 SERIES_S = 300
 #: An attack whose end is this close to the table's latest record is "ongoing".
 ONGOING_S = 10.0
+MINUTE_NS = 60 * 10**9
 #: Attacks remembered per table.
 MAX_ATTACKS = 100
 
@@ -77,6 +83,8 @@ class TableState:
     uploads: int = 0
     latest_ns: int | None = None
     attacks: list[dict] = field(default_factory=list)
+    drops: list[dict] | None = None
+    """Waves of a drop in requests per minute (requests table only); None = to recompute."""
 
 
 class TrafficState:
@@ -91,6 +99,8 @@ class TrafficState:
         self.window_ns = int(window_s * 1e9)
         self.max_rows = max_rows
         self.tables: dict[str, TableState] = {}
+        self._drop_started: dict[str, str] = {}
+        self._drop_ended: dict[str, str] = {}
 
     def load(self, name: str, seconds: pl.DataFrame, records: int, rejected: int, uploads: int,
              latest_ns: int | None, attacks: list[dict]) -> None:
@@ -130,6 +140,7 @@ class TrafficState:
             return table
         st.records_total += table.num_rows
         self._aggregate(st, table)
+        st.drops = None
         end = pc.max(table["ts"]).cast(pa.int64()).as_py()
         st.latest_ns = end if st.latest_ns is None else max(st.latest_ns, end)
         win = self.window(st, table)
@@ -199,6 +210,35 @@ class TrafficState:
         del st.attacks[: max(0, len(st.attacks) - MAX_ATTACKS)]
         return new
 
+    def drops(self, st: TableState) -> list[dict]:
+        """Waves where requests per minute dropped far below their baseline (an outage seen
+        from the server's own log), over the complete minutes of the kept day."""
+        if st.name != "requests" or st.seconds is None or st.seconds.height == 0:
+            return []
+        if st.drops is None:
+            per_min = st.seconds.group_by((pl.col("second") // 60) * 60).agg(pl.col("records").sum())
+            last = int(st.latest_ns // MINUTE_NS * 60)  # the minute of the latest record may be partial
+            minutes = np.arange(int(per_min["second"].min()), last, 60, dtype=np.int64)
+            counts = dict(per_min.iter_rows())
+            values = np.array([counts.get(int(m), 0) for m in minutes], dtype=np.float64)
+            st.drops = score_minutes(minutes * 10**9, values, "down").waves if len(minutes) else []
+        return st.drops
+
+    def drop_alerts(self) -> list[dict]:
+        """``traffic-drop-start`` / ``-end`` alerts for drop waves not yet announced."""
+        out = []
+        for name, st in self.tables.items():
+            for w in self.drops(st):
+                if w["start"] > self._drop_started.get(name, ""):
+                    self._drop_started[name] = w["start"]
+                    out.append({"type": "traffic-drop-start", "table": name, "at": w["start"], "wave": w,
+                                "message": f"{name} per minute far below the baseline (outage of the service?)"})
+                if not w["ongoing"] and w["start"] > self._drop_ended.get(name, ""):
+                    self._drop_ended[name] = w["start"]
+                    out.append({"type": "traffic-drop-end", "table": name, "at": w["end"], "wave": w,
+                                "message": f"{name} back to the baseline (low of {w['peak']:g}/min at {w['peak_at']})"})
+        return out
+
     def status(self) -> dict:
         """Per table: totals and recent per-second rates; the current attack; recent attacks."""
         tables = {}
@@ -221,6 +261,10 @@ class TrafficState:
                 "peak_records_per_s": max((p["records"] for p in series), default=None),
                 "series": series,
             }
+            if name == "requests":
+                drops = self.drops(st)
+                tables[name]["drops"] = drops
+                tables[name]["outage"] = bool(drops and drops[-1]["ongoing"])
             for a in st.attacks:
                 a = {k: v for k, v in a.items() if not k.startswith("_")}
                 attacks.append(a)
