@@ -395,3 +395,10 @@ def test_json_rejections(tmp_path):
         (9, "not a JSON object"),
     ]
     assert rej.count == 6
+
+
+def test_log_format_unescapes_quoted_fields(tmp_path):
+    p = write(tmp_path, r'1.2.3.4 [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" "say \"hi\"" 200' "\n")
+    df, rej = read(p, log_format='$remote_addr [$time_local] "$request" "$http_user_agent" $status')
+    assert rej.count == 0
+    assert df.select("path", "user_agent", "status").rows() == [("/a", 'say "hi"', 200)]

@@ -391,7 +391,7 @@ def _convert(raw: pl.DataFrame) -> pl.DataFrame:
     """Text groups -> typed requests columns (``src_ip`` still text), plus ``n``, ``q``, ``line``."""
     g = set(raw.columns)
     ts_parts = []
-    if raw["ts_clf"].is_not_null().any() if "ts_clf" in g else False:
+    if "ts_clf" in g:
         ts_parts.append(pl.col("ts_clf").str.to_datetime(_CLF_TIME, strict=False, time_unit="ns"))
     if "ts_iso" in g:
         ts_parts.append(pl.col("ts_iso").str.to_datetime(time_unit="ns", time_zone="UTC", strict=False))
@@ -429,6 +429,9 @@ def parse_lines(
     long = lines.filter(over).select("n", "line")
     lines = lines.filter(~over).select("n", "line")
     hit, miss = _extract(lines, spec.regex)
+    if spec.lenient is None and hit["line"].str.contains("\\", literal=True).any():
+        # A log_format regex admits backslash escapes in quoted fields.
+        hit = hit.with_columns(_unescape(pl.col(c)) for c in ("request", "path", "referer", "ua"))
     if spec.lenient is not None and miss.height:
         hit2, miss = _extract(miss, spec.lenient)
         if hit2.height:
