@@ -79,7 +79,7 @@ def test_dashboard_shows_posted_data_and_escapes_names(browser, datasets) -> Non
 
         # The capture: 37,841 packets (SOURCES.md), a SYN flood that is over.
         traffic = page.locator("#traffic tbody tr").first.locator("td").all_text_contents()
-        assert traffic[:3] == ["packets", "37,841", "0"]
+        assert traffic[:4] == ["packets", "", "37,841", "0"]
         attack = page.locator("#attack").text_content()
         assert attack.startswith("ended syn-flood from 2021-04-28T10:30:21.099Z")
         assert "vectors: syn-flood 100%" in attack

@@ -36,7 +36,7 @@ ul { margin: .2em 0; padding-left: 1.2em; } svg { display: block; }
 <th>last 4 h</th><th>waves</th><th>top regions</th></tr></thead><tbody></tbody></table>
 <h2>Traffic</h2>
 <table id="traffic"><thead><tr>
-<th>table</th><th>records</th><th>rejected</th><th>records/s</th><th>peak/s (5 min)</th>
+<th>table</th><th>state</th><th>records</th><th>rejected</th><th>records/s</th><th>peak/s (5 min)</th>
 <th>bytes/s</th><th>latest</th></tr></thead><tbody></tbody></table>
 <h2>Attack</h2>
 <div id="attack" class="muted">none</div>
@@ -107,7 +107,11 @@ function renderTraffic(traffic) {
   body.replaceChildren();
   for (const [name, t] of Object.entries(traffic)) {
     const tr = el("tr");
-    cell(tr, name); cell(tr, num(t.records_total), "num"); cell(tr, num(t.rejected_total), "num");
+    cell(tr, name);
+    const st = cell(tr, "");
+    // Only request logs are judged for drops (the service's own outage).
+    if (t.outage !== undefined) st.appendChild(el("span", t.outage ? "DROP" : "normal", "state " + (t.outage ? "bad" : "ok")));
+    cell(tr, num(t.records_total), "num"); cell(tr, num(t.rejected_total), "num");
     cell(tr, num(t.records_per_s), "num"); cell(tr, num(t.peak_records_per_s), "num");
     cell(tr, num(t.bytes_per_s), "num"); cell(tr, t.latest || "-");
     body.appendChild(tr);
@@ -146,6 +150,7 @@ async function poll() {
     renderServices(s.services); renderTraffic(s.traffic);
     renderAttack(s.attack, s.attacks); renderAlerts(s.alerts);
     const down = s.services.filter(x => x.outage).map(x => x.service);
+    if (s.traffic.requests && s.traffic.requests.outage) down.push("requests (drop in the server log)");
     const head = document.getElementById("headline");
     head.textContent = (down.length ? "Outage now: " + down.join(", ") : "No outage now") +
       (s.attack ? "; attack ongoing (" + (s.attack.vector || "?") + ")" : "") +
