@@ -7,7 +7,9 @@ and what a security expert requires of an attribution verdict on reflected and f
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
@@ -31,10 +33,21 @@ def t(s: str) -> datetime:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    """The demo, run once per test run: under pytest-xdist the workers of one run share it (the
+    first builds it under a lock, the others read it) rather than each building its own."""
     from surgescope.demo import run
 
-    out = tmp_path_factory.mktemp("demo")
-    paths = run(out)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = tmp_path_factory.getbasetemp().parent  # this run's directory, shared by its workers
+        out = root / "surgescope-demo"
+        with open(root / "surgescope-demo.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (out / "report.html").exists():
+                run(out)
+        paths = {k: out / f"report.{k}" for k in ("json", "md", "html")}
+    else:
+        out = tmp_path_factory.mktemp("demo")
+        paths = run(out)
     return {"paths": paths, "report": load_report(paths["json"]), "out": out}
 
 
