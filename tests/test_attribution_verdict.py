@@ -183,3 +183,21 @@ def test_generated_spoofing_and_reflection_are_recognised(generated):
 def test_no_traffic_gives_an_honest_empty_verdict():
     a = attribute(None, [])
     assert a["sources"] == 0 and a["confidence"] == 0.0 and a["by_country"] == []
+
+
+def test_flow_records_from_the_testbed_nat_are_rewritten(datasets):
+    """SOURCES.md: CIC-IDS2017 attack flows come from the testbed's NAT address 172.16.0.1."""
+    t = _read(datasets, "flows/cicids2017-improved/DDoS_5000.csv")
+    a = attribute(None, [t])
+    assert a["rewritten"] and a["confidence"] == 0.0 and a["sources"] == 1
+    assert "172.16.0.1" in a["verdict"]
+
+
+def test_anonymiser_list_is_counted(generated):
+    ips = sample_addresses(10, np.random.default_rng(4), "NL", "isp")
+    t = generate([Phase("http-flood", duration=3, rate=1000, sources=ips)], seed=9)
+    listed = [f"{ips[0]}/32", ips[1], "# a comment line", ""]
+    a = attribute(None, [t], anonymisers=listed)
+    share = next(e["value"] for e in a["evidence"] if e["name"] == "anonymiser_share")
+    assert share == pytest.approx(2 / 10)
+    assert any("anonymiser" in c for c in a["caveats"])
