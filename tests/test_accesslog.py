@@ -402,3 +402,22 @@ def test_log_format_unescapes_quoted_fields(tmp_path):
     df, rej = read(p, log_format='$remote_addr [$time_local] "$request" "$http_user_agent" $status')
     assert rej.count == 0
     assert df.select("path", "user_agent", "status").rows() == [("/a", 'say "hi"', 200)]
+
+
+def test_generator_is_deterministic_ordered_and_valid(tmp_path):
+    floods = [Flood(start_s=100, duration_s=50, share=0.5, bots=20)]
+    a = generate(tmp_path / "a.log", 3_000, seed=9, floods=floods, duration_s=600, clients=100)
+    b = generate(tmp_path / "b.log", 3_000, seed=9, floods=floods, duration_s=600, clients=100)
+    assert a.path.read_bytes() == b.path.read_bytes()
+    lines = a.path.read_text().splitlines()
+    assert len(lines) == 3_000 == a.normal_lines + sum(a.flood_lines)
+    times = [datetime.strptime(m.group(1), "%d/%b/%Y:%H:%M:%S %z") for m in map(re.compile(r"\[([^\]]+)\]").search, lines)]
+    assert times == sorted(times)
+    bots = set(a.bots[0])
+    assert len(bots) == 20
+    assert sum(line.split(" ", 1)[0] in bots for line in lines) == a.flood_lines[0]
+    j = generate(tmp_path / "c.json", 500, seed=1, fmt="json", clients=50)
+    objs = [json.loads(line) for line in j.path.read_text().splitlines()]
+    assert len(objs) == 500 and all(set(o) >= {"time_iso8601", "remote_addr", "request", "status"} for o in objs)
+    with pytest.raises(ValueError):
+        generate(tmp_path / "d.log", 10, floods=[Flood(start_s=0, duration_s=1, share=1.5)])
