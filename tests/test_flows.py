@@ -327,3 +327,35 @@ def test_ten_megabyte_line_is_rejected_and_the_rest_kept(tmp_path, module):
     rows = sum(b.num_rows for b in module.read(path, rej, chunk_size=1 << 20))
     assert rows == 2
     assert [(r.where, r.reason) for r in rej.samples] == [(long_at, "line longer than 1048576 bytes")]
+
+
+JSON_MUTATIONS = ["cut", "not_object", "non_numeric", "invalid_utf8", "nul", "random", "nested"]
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_hostile_zeek_json_lines_rejected_by_line(tmp_path, data):
+    conns = [dict(CONNS[i % 2], uid=f"C{i}") for i in range(40)]
+    rows = zeek_json(conns).encode().split(b"\n")[:40]
+    bad = sorted(data.draw(st.sets(st.integers(0, 39), min_size=1, max_size=8)))
+    for i in bad:
+        line, how = rows[i], data.draw(st.sampled_from(JSON_MUTATIONS))
+        if how == "cut":
+            rows[i] = line[: data.draw(st.integers(1, len(line) - 1))]
+        elif how == "not_object":
+            rows[i] = b"[" + line + b"]"
+        elif how == "non_numeric":
+            rows[i] = line.replace(b'"orig_pkts": ', b'"orig_pkts": "many", "x": ')
+        elif how == "invalid_utf8":
+            rows[i] = line.replace(b'"uid": "', b'"uid": "\xff')
+        elif how == "nul":
+            rows[i] = line[:5] + b"\x00" + line[5:]
+        elif how == "nested":
+            rows[i] = line.replace(b'"proto": "tcp"', b'"proto": {"name": "tcp"}')
+        else:
+            rows[i] = b"X" + data.draw(st.binary(min_size=1, max_size=200)).replace(b"\n", b"").replace(b"\r", b"")
+    path = write(tmp_path / "conn.json", b"\n".join(rows) + b"\n")
+    rej = Rejections(max_samples=100)
+    got = sum(b.num_rows for b in zeek.read(path, rej))
+    assert got == 40 - len(bad)
+    assert sorted(r.where for r in rej.samples) == [i + 1 for i in bad]

@@ -192,3 +192,31 @@ def test_ten_megabyte_line(tmp_path):
     rows = sum(b.num_rows for b in reports.read(write(tmp_path / "long.csv", text), rej, chunk_size=1 << 20))
     assert rows == 2
     assert [(r.where, r.reason) for r in rej.samples] == [(3, "line longer than 1048576 bytes")]
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_hostile_json_lines_rejected_by_line(tmp_path, data):
+    rows = [json.dumps({"time": f"2025-03-10T14:{m:02d}:00Z", "count": m, "service": "x"}).encode() for m in range(40)]
+    bad = sorted(data.draw(st.sets(st.integers(0, 39), min_size=1, max_size=8)))
+    for i in bad:
+        line, how = rows[i], data.draw(st.sampled_from(["cut", "array", "letters", "utf8", "nul", "nested", "random"]))
+        if how == "cut":
+            rows[i] = line[: data.draw(st.integers(1, len(line) - 1))]
+        elif how == "array":
+            rows[i] = b"[" + line + b"]"
+        elif how == "letters":
+            rows[i] = line.replace(b'"count": ', b'"count": "many", "n": ')
+        elif how == "utf8":
+            rows[i] = line.replace(b'"service": "', b'"service": "\xc3\x28')
+        elif how == "nul":
+            rows[i] = line[:3] + b"\x00" + line[3:]
+        elif how == "nested":
+            rows[i] = line.replace(b'"time": ', b'"time": {"t": 1}, "x": ')
+        else:
+            rows[i] = b"Z" + data.draw(st.binary(min_size=1, max_size=200)).replace(b"\n", b"").replace(b"\r", b"")
+    path = write(tmp_path / "r.jsonl", b"\n".join(rows) + b"\n")
+    rej = Rejections(max_samples=100)
+    got = sum(b.num_rows for b in reports.read(path, rej))
+    assert got == 40 - len(bad)
+    assert sorted(r.where for r in rej.samples) == [i + 1 for i in bad]

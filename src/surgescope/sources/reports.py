@@ -121,9 +121,8 @@ def sniff(head: bytes) -> bool:
 def read(path: str | Path, rejections: Rejections, tz: str = "UTC", chunk_size: int = CHUNK_BYTES,
          **_: object) -> Iterator[pa.RecordBatch]:
     """Stream REPORTS batches from a CSV or JSON-lines report file."""
-    start = head_bytes(path, 4096).lstrip(b"\xef\xbb\xbf").lstrip()
     with open_binary(path) as f:
-        if start.startswith(b"{"):
+        if _is_json_lines(head_bytes(path, 16384)):
             for body, first in raw_chunks(f, rejections, chunk_size):
                 keys = _json_keys(body)
                 df, excerpt = parse_json_chunk(body, first, sorted({k for ks in keys.values() for k in ks}), rejections)
@@ -146,6 +145,18 @@ def read(path: str | Path, rejections: Rejections, tz: str = "UTC", chunk_size: 
             batch = _convert(df, rejections, tz, True, excerpt)
             if batch is not None:
                 yield batch
+
+
+def _is_json_lines(head: bytes) -> bool:
+    """JSON lines if the first line is an object, or if most of the next lines are (a broken
+    first line is then one rejected record, not a CSV header)."""
+    lines = [x.strip() for x in head.lstrip(b"\xef\xbb\xbf").split(b"\n")[:21] if x.strip()]
+    if not lines:
+        return False
+    if lines[0].startswith(b"{"):
+        return True
+    rest = lines[1:20]
+    return bool(rest) and 2 * sum(x.startswith(b"{") for x in rest) > len(rest)
 
 
 def _json_keys(body: bytes) -> dict[str, list[str]]:

@@ -98,14 +98,16 @@ def read(path: str | Path, rejections: Rejections, chunk_size: int = CHUNK_BYTES
     go through Polars' NDJSON reader.
     """
     with open_binary(path) as f:
-        mode: str | None = None  # "tsv" or "json", from the first non-blank byte
+        mode: str | None = None  # "tsv" or "json", from the first non-blank line
         state = {"sep": "\t", "unset": "-", "names": None}
         for body, first in raw_chunks(f, rejections, chunk_size):
             if mode is None:
                 s = body.lstrip().lstrip(b"\xef\xbb\xbf")
                 if not s:
                     continue
-                mode = "json" if s.startswith(b"{") else "tsv"
+                # Zeek's TSV always opens with its #separator header; anything else is JSON
+                # lines (a bad first line is then rejected, not taken for another format).
+                mode = "tsv" if s.startswith(b"#") else "json"
             if mode == "json":
                 df, excerpt = parse_json_chunk(body, first, FIELDS, rejections)
                 batch = _convert(df, rejections, excerpt)
