@@ -137,7 +137,7 @@ def test_absurd_caplen_is_one_rejection_without_allocation(tmp_path: Path, caple
     assert peak < 200 * 2**20  # bounded by the chunk buffer, not by the claimed length
 
 
-@pytest.mark.parametrize("length", [0, 4, 8, 13, 0xFFFFFFFC, 0xFFFFFFFF])
+@pytest.mark.parametrize("length", [0, 4, 8, 13, 45, 0xFFFFFFFC, 0xFFFFFFFF])
 def test_pcapng_bad_block_length_stops_with_rejection(tmp_path: Path, length: int) -> None:
     good = shb() + idb(1) + epb(0, 1, FRAMES[0])
     evil = struct.pack("<II", 6, length) + b"\0" * 64
