@@ -22,7 +22,7 @@ synonyms:
 Times: ISO-8601 with an offset (``2025-03-10T10:02:00-04:00``, ``...Z``) are converted to UTC;
 times without an offset are taken as UTC (pass ``tz="America/New_York"`` to read them in a
 zone); plain numbers are Unix epoch seconds (or ms/us/ns by magnitude). Counts must be
-non-negative; fractional counts (some NAB series are sensor readings) are rounded to the nearest
+non-negative (digit grouping such as ``"41,143"`` is accepted); fractional counts (some NAB series are sensor readings) are rounded to the nearest
 integer. A row with an unparseable time or count is rejected with its line number.
 
 CSV is comma-separated with ``"``-quoting (``"New York, NY"``). JSON lines hold one object per
@@ -190,7 +190,10 @@ def _convert(df: pl.DataFrame, rejections: Rejections, tz: str, strict_count: bo
     for c in SYNONYMS:
         if c not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=pl.String).alias(c))
-    num = pl.col("count").str.strip_chars().cast(pl.Float64, strict=False)
+    raw = pl.col("count").str.strip_chars()
+    # "41,143" / "41 143" / "41_143": digit grouping as people type counts in spreadsheets.
+    grouped = raw.str.contains(r"^\d{1,3}(?:[,_ ]\d{3})+$")
+    num = pl.when(grouped).then(raw.str.replace_all(r"[,_ ]", "")).otherwise(raw).cast(pl.Float64, strict=False)
     df = df.with_columns(
         _ts=parse_times(df["ts"], tz=tz),
         _count=pl.when(num.is_finite()).then(num),
