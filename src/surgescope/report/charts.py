@@ -256,7 +256,10 @@ def traffic_chart(report: dict[str, Any], tz: str | None = None) -> str | None:
                     break
                 ax = axes[r, c]
                 t_seg, v_seg = reduce(times[a:b], values[a:b], MAX_POINTS // cols)
-                ax.plot(t_seg, v_seg, color="#34495e", linewidth=0.8)
+                # Few points (a short capture, or windows only where traffic was seen): mark each
+                # one so a straight line between two of them is not read as measured.
+                ax.plot(t_seg, v_seg, color="#34495e", linewidth=0.8, marker="o" if len(t_seg) < 120 else None,
+                        markersize=2.5)
                 lo, hi = times[a], times[b - 1]
                 for att in attacks:
                     s0, e0 = parse_time(att.get("start")), parse_time(att.get("end"))

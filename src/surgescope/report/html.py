@@ -59,7 +59,8 @@ th{background:#f4f6f7;font-weight:600}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.t{white-space:nowrap;font-variant-numeric:tabular-nums}
 figure{margin:.6rem 0}
-code{font:.82rem ui-monospace,"DejaVu Sans Mono",monospace;word-break:break-all}
+code{font:.82rem ui-monospace,"DejaVu Sans Mono",monospace;overflow-wrap:break-word}
+code.v{white-space:nowrap}
 svg.chart{width:100%;height:auto;max-width:100%}
 .bar{display:inline-block;height:.7rem;background:#2471a3;vertical-align:middle;margin-right:.3rem}
 .meter{height:.9rem;background:#eaeded;border-radius:4px;max-width:22rem;overflow:hidden}
@@ -200,7 +201,7 @@ def _attacks(report: dict[str, Any], tz: str | None) -> str:
             [
                 str(i), e(fmt_time(a.get("start"), tz, seconds=True)), e(fmt_time(a.get("end"), tz, seconds=True)),
                 e(fmt_duration(a.get("start"), a.get("end"))),
-                f"<code>{e(a.get('vector'))}</code>", e(fmt_int(a.get("packets"))), e(fmt_int(a.get("bytes"))),
+                f'<code class="v">{e(a.get("vector"))}</code>', e(fmt_int(a.get("packets"))), e(fmt_int(a.get("bytes"))),
                 e(fmt_rate(a.get("peak_pps"), "pkt/s")), e(fmt_rate(a.get("peak_bps"), "bit/s")),
                 e(fmt_rate(a.get("peak_rps"), "req/s")), e(fmt_int(a.get("sources"))),
             ]
@@ -223,7 +224,7 @@ def _attacks(report: dict[str, Any], tz: str | None) -> str:
             for v in a.get("vectors") or [{"vector": a.get("vector"), "share": 1.0}]:
                 extra = "; ".join(f"{k}: {x}" for k, x in v.items() if k not in known)
                 vrows.append([
-                    str(i), f"<code>{e(v.get('vector'))}</code>", _share_cell(v.get("share")),
+                    str(i), f'<code class="v">{e(v.get("vector"))}</code>', _share_cell(v.get("share")),
                     e(fmt_share(v.get("byte_share"))) if v.get("byte_share") is not None else "",
                     e(fmt_int(v.get("packets"))), e(fmt_int(v.get("bytes"))), e(fmt_int(v.get("sources"))),
                     e(fmt_time(v.get("start"), tz, seconds=True)) if v.get("start") else "",
