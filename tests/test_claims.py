@@ -112,3 +112,21 @@ def test_cli_bad_claims_file_exits_2(tmp_path, datasets):
     assert r.exit_code == 2
     flat = " ".join(r.output.split())  # Rich wraps long lines at the test terminal's width
     assert "not valid YAML at line 3" in flat and "Traceback" not in r.output
+
+
+def test_confirmed_attack_does_not_confirm_an_uncheckable_origin(datasets):
+    """CIC-DDoS2019 (SOURCES.md): a real SYN flood, but from the rewritten address 172.16.0.5."""
+    t = open_input(datasets / "pcap/cic-ddos2019/CIC-DDoS-2019-SynFlood.pcap", "auto").read_all()
+    report = report_for(t, [{"vector": "syn-flood", "start": "2018-11-03T10:30:31Z", "end": "2018-11-03T10:30:32Z"}])
+    [c] = assess([claim(attack=True, origin_country="UA")], report)
+    assert [k["assessment"] for k in c["checks"]] == ["supported", "unverifiable"]
+    assert c["assessment"] == "unverifiable"
+    assert "rewritten" in c["evidence"]
+
+
+def test_reflected_origin_claim_names_the_reflectors(datasets):
+    t = open_input(datasets / "pcap/stopddos/amp.UDP.snmp.src161.pcapng", "auto").read_all()
+    report = report_for(t, [{"vector": "snmp-amplification", "start": "2021-05-15T14:50:40Z", "end": "2021-05-15T14:50:41Z"}])
+    us, ua = assess([claim(origin_country="US"), claim(origin_country="UA")], report)
+    assert us["assessment"] == ua["assessment"] == "unsupported"
+    assert "reflectors" in us["evidence"] and "% of sources are in US" in us["evidence"]

@@ -33,9 +33,9 @@ How each aspect is judged:
 - ``actor``: always unverifiable from traffic; the evidence says what would help.
 - ``vector``, ``size``, ``window``: compared with the attacks found.
 
-A claim is contradicted if any aspect is; a claim naming an actor is otherwise unverifiable;
-else supported when every checkable aspect is, unverifiable when none is checkable, and
-unsupported in between.
+A claim is contradicted if any aspect is, else unsupported if any aspect is, else supported
+only when every aspect is: a claim whose key part cannot be checked (an actor, a country behind
+rewritten addresses) stays unverifiable even when the attack itself is confirmed.
 """
 
 from __future__ import annotations
@@ -174,27 +174,32 @@ def _check_attack(report: dict) -> tuple[str, str]:
 def _check_country(report: dict, cc: str) -> tuple[str, str]:
     att = report.get("attribution") or {}
     rows = att.get("by_country") or []
-    if not rows:
-        return "unverifiable", "No attacking source could be located."
-    share = next((r["share"] for r in rows if r["country"] == cc), 0.0)
-    top = rows[0]
-    tops = ", ".join(f"{r['country']} {r['share']:.0%}" for r in rows[:3])
-    conf = att.get("confidence", 0.0)
     if att.get("rewritten"):
         return "unverifiable", "The capture's addresses were rewritten (private/testbed), so no country can be measured."
+    if not rows:
+        return "unverifiable", "No attacking source could be located."
+    listed = next((r["share"] for r in rows if r["country"] == cc), None)
+    # by_country lists the leading countries only: an unlisted one holds less than the last row
+    share = listed if listed is not None else (0.0 if len(rows) < 20 else rows[-1]["share"])
+    top = rows[0]
+    tops = ", ".join(f"{r['country']} {r['share']:.0%}" for r in rows[:3])
+    in_cc = (f"{listed:.1%} of sources are in {cc}" if listed is not None
+             else f"{cc} is not among the {len(rows)} leading countries of the sources")
+    conf = att.get("confidence", 0.0)
     if not (report.get("attacks") or []):
         return "unverifiable", f"No attack was found, so there are no attacking addresses to locate (clients: {tops})."
     if att.get("spoofing_suspected"):
-        return "unsupported", (f"{share:.0%} of sources are in {cc}, but the source addresses are forged: their "
+        return "unsupported", (f"{in_cc}, but the source addresses are forged: their "
                                f"countries ({tops}) are meaningless. Attribution confidence {conf:.2f}.")
     if att.get("reflected"):
-        return "unsupported", (f"{share:.0%} of sources are in {cc}, but they are reflectors (abused servers) whose "
+        return "unsupported", (f"{in_cc}, but they are reflectors (abused servers) whose "
                                f"location says nothing about the attacker ({tops}). Attribution confidence {conf:.2f}.")
     if top["country"] == cc and share >= 0.3:
         return "supported", (f"{share:.0%} of the attacking addresses are in {cc} (top countries {tops}); this "
                              f"locates the sending machines, with confidence {conf:.2f} that the attacker is there.")
     if share < 0.05:
-        return "contradicted", f"Only {share:.1%} of the attacking addresses are in {cc}; the top countries are {tops}."
+        held = f"{share:.1%}" if listed is not None or share == 0 else f"under {share:.1%}"
+        return "contradicted", f"Only {held} of the attacking addresses are in {cc}; the top countries are {tops}."
     return "unsupported", f"{cc} holds {share:.0%} of the attacking addresses, but the top countries are {tops}."
 
 
@@ -253,14 +258,10 @@ def _check_window(report: dict, window: dict) -> tuple[str, str]:
 
 def _combine(checks: list[dict]) -> str:
     states = [c["assessment"] for c in checks]
-    if "contradicted" in states:
-        return "contradicted"
-    if any(c["aspect"] == "actor" for c in checks):
-        return "unverifiable"
-    checkable = [s for s in states if s != "unverifiable"]
-    if not checkable:
-        return "unverifiable"
-    return "supported" if all(s == "supported" for s in checkable) else "unsupported"
+    for state in ("contradicted", "unsupported"):
+        if state in states:
+            return state
+    return "supported" if states and all(s == "supported" for s in states) else "unverifiable"
 
 
 def assess(claims: str | Path | list | dict, report: dict) -> list[dict]:
