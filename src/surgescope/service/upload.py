@@ -1,10 +1,20 @@
-"""Request bodies to temporary files, bounded in size, multipart or raw.
+r"""Request bodies to temporary files, bounded in size, multipart or raw.
 
 A body is streamed to disk as it arrives (memory stays flat whatever the upload size) and
 cut off with 413 once it passes the limit, whether or not the client sent Content-Length.
 A ``multipart/form-data`` body is parsed while streaming with ``python-multipart`` (the
 parser Starlette uses); its first file part (or, failing that, a part named ``file``) becomes
 the upload, and small text fields (``kind``) are returned beside it.
+
+>>> import asyncio
+>>> async def body():
+...     yield b'--b\r\nContent-Disposition: form-data; name="kind"\r\n\r\npcap\r\n'
+...     yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.pcap"\r\n\r\n'
+...     yield b'hello\r\n--b--\r\n'
+>>> up = asyncio.run(receive(body(), "multipart/form-data; boundary=b", None))
+>>> up.path.read_bytes(), up.filename, up.fields
+(b'hello', 'a.pcap', {'kind': 'pcap'})
+>>> up.remove()
 """
 
 from __future__ import annotations
@@ -36,6 +46,8 @@ class Upload:
     size: int
     filename: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
+    has_file: bool = False
+    """For multipart: whether a file part was found."""
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -79,10 +91,9 @@ async def receive(stream: AsyncIterator[bytes], content_type: str, content_lengt
                     parser.write(chunk)
             if parser is not None:
                 parser.finalize()
-                if not up.fields.get("\0had-file"):
+                if not up.has_file:
                     raise UploadError(400, "multipart body without a file part")
             up.size = out.tell()
-        up.fields.pop("\0had-file", None)
         return up
     except UploadError:
         path.unlink(missing_ok=True)
@@ -117,9 +128,9 @@ def _multipart_parser(boundary: bytes, out, up: Upload):
         name = opts.get(b"name", b"").decode("utf-8", "replace")
         filename = opts.get(b"filename")
         part["name"] = name
-        if not up.fields.get("\0had-file") and (filename is not None or name == "file"):
+        if not up.has_file and (filename is not None or name == "file"):
             part["target"] = "file"
-            up.fields["\0had-file"] = "1"
+            up.has_file = True
             up.filename = filename.decode("utf-8", "replace")[:200] if filename else None
         else:
             part["target"] = "field"
