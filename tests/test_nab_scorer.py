@@ -84,3 +84,27 @@ def test_hand_computed_small_file():
     assert nab.file_score(f, s2, p, 0.5)["raw"] == pytest.approx(-1.0 + 0.11 * after)
     best = nab.corpus_score([f], [s], p)
     assert best["threshold"] == 1.0 and best["raw"] == pytest.approx(tp)
+
+
+def test_bench_nab_cli_writes_rescorable_results(datasets, tmp_path, corpus):
+    import json
+
+    from typer.testing import CliRunner
+
+    from surgescope.cli import app
+
+    out = tmp_path / "results"
+    result = CliRunner().invoke(app, ["bench", "nab", "--data", str(datasets / "nab"), "--write-results", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report) >= {"standard", "reward_low_FP_rate", "reward_low_FN_rate", "categories"}
+    assert "realTweets" in report["categories"]
+    written = sorted(out.rglob("*.csv"))
+    assert len(written) == 58
+    assert written[0].read_text().splitlines()[0] == "timestamp,value,anomaly_score"
+    # the written files, read back as any NAB scorer would, give the printed score
+    _, files, profiles = corpus
+    scores = [pl.read_csv(out / f.name)["anomaly_score"].to_numpy() for f in files]
+    rescored = nab.corpus_score(files, scores, profiles["standard"])["normalised"]
+    assert rescored == pytest.approx(report["standard"]["normalised"], abs=0.01)
+    assert report["standard"]["normalised"] >= 60  # the bar (ahead of Skyline and KNN CAD)

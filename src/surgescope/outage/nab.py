@@ -33,7 +33,6 @@ perfect):
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -302,9 +301,8 @@ def write_nab_results(out_dir: str | Path, files: Sequence[NabFile], scores: Seq
     for f, s in zip(files, scores, strict=True):
         path = Path(out_dir) / f.name
         path.parent.mkdir(parents=True, exist_ok=True)
-        stamps = f.ts.astype("datetime64[s]").astype(str)
-        with path.open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["timestamp", "value", "anomaly_score"])
-            for t, v, a in zip(stamps, f.values, s, strict=True):
-                w.writerow([t.replace("T", " "), repr(float(v)), f"{float(a):.6f}"])
+        pl.DataFrame({
+            "timestamp": pl.Series(f.ts).cast(pl.Datetime("ns")).dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "value": f.values,
+            "anomaly_score": np.round(np.asarray(s, dtype=np.float64), 6),
+        }).write_csv(path)
