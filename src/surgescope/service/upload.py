@@ -98,6 +98,10 @@ async def receive(stream: AsyncIterator[bytes], content_type: str, content_lengt
     except UploadError:
         path.unlink(missing_ok=True)
         raise
+    except ImportError:
+        path.unlink(missing_ok=True)
+        raise UploadError(415, "multipart bodies need the python-multipart package here: "
+                               "send the file as the raw body instead") from None
     except Exception as e:  # a malformed multipart body: python-multipart raises its own errors
         path.unlink(missing_ok=True)
         raise UploadError(400, f"malformed multipart body ({type(e).__name__})") from None
