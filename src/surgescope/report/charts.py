@@ -131,6 +131,19 @@ def _outage_series(report: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     return "reports", []
 
 
+def outage_series_name(report: dict[str, Any]) -> str:
+    """Which series the outage section is about: ``reports`` or ``requests``."""
+    return _outage_series(report)[0]
+
+
+def _si(v: float, _pos: Any = None) -> str:
+    """Axis label with an SI prefix for large values and plain decimals below 1000 (0.9, not 900m)."""
+    for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:g}{prefix}"
+    return f"{v:g}"
+
+
 def _label_sides(xs: list[float], span: float, near: float = 0.12) -> list[str]:
     """Horizontal alignment of peak labels: neighbours closer than ``near`` of the span lean apart."""
     sides = ["center"] * len(xs)
@@ -274,7 +287,7 @@ def traffic_chart(report: dict[str, Any], tz: str | None = None) -> str | None:
                                         fontsize=7, va="bottom", color=colour)
                 if c == 0:
                     ax.set_ylabel(label, fontsize=8)
-                ax.yaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
+                ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_si))
                 if r == rows - 1:
                     zone = ZoneInfo(tz) if tz else UTC
                     if cols > 1:

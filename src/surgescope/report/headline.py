@@ -59,8 +59,11 @@ def outage_answer(report: dict[str, Any], tz: str | None = None) -> dict[str, st
             f"from {fmt_time(first.get('start'), tz)} to {fmt_time(last.get('end'), tz)}"
         )
         return {"question": q, "answer": "Yes: " + " and ".join(parts), "detail": detail, "level": "yes"}
-    if "reports" in _kinds(report) or (report.get("outage") or {}).get("series"):
+    kinds = _kinds(report)
+    if "reports" in kinds:
         return {"question": q, "answer": "No outage detected", "detail": "report counts stayed within their usual range", "level": "no"}
+    if kinds & {"requests", "access-log"} or (report.get("outage") or {}).get("series"):
+        return {"question": q, "answer": "No outage detected", "detail": "request counts showed no drop below their usual range", "level": "no"}
     return {"question": q, "answer": "Not assessed", "detail": "no crowd reports or request counts among the inputs", "level": "unknown"}
 
 
@@ -116,6 +119,10 @@ def origin_answer(report: dict[str, Any]) -> dict[str, str]:
     q = "How sure are we of the origin?"
     if not att:
         return {"question": q, "answer": "Not assessed", "detail": "no attacking sources to locate", "level": "unknown"}
+    if not report.get("attacks"):
+        top = (att.get("by_country") or [None])[0]
+        seen = f"; the clients seen are mostly registered in {clip(top.get('country'), 40)} ({fmt_share(top.get('share'))})" if top else ""
+        return {"question": q, "answer": "No attack to attribute", "detail": "no attacking sources" + seen, "level": "unknown"}
     c = att.get("confidence")
     band = confidence_band(c)
     answer = f"{band.capitalize()} confidence" + (f" ({float(c):.2f})" if c is not None else "")

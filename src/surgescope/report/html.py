@@ -163,9 +163,12 @@ def _outage(report: dict[str, Any], tz: str | None) -> str:
     svg = charts.reports_chart(report, tz)
     if not waves and svg is None:
         return ""
-    out = ['<section id="outage"><h2>Outage: problem reports over time</h2>']
+    what = charts.outage_series_name(report)
+    out = [f'<section id="outage"><h2>Outage: {"problem reports" if what == "reports" else e(what)} over time</h2>']
     if svg:
-        out.append(f'<figure class="figure">{svg}<figcaption class="note">Shaded: detected waves; triangles: wave peaks; zoomed on the waves (the whole series is in report.json).</figcaption></figure>')
+        caption = ("Shaded: detected waves; triangles: wave peaks; zoomed on the waves (the whole series is in report.json)."
+                   if waves else "Dashed: the detector's expected value.")
+        out.append(f'<figure class="figure">{svg}<figcaption class="note">{caption}</figcaption></figure>')
     if waves:
         rows = [
             [
@@ -178,7 +181,7 @@ def _outage(report: dict[str, Any], tz: str | None) -> str:
             [("wave", "n"), ("direction", ""), ("start", "t"), ("peak at", "t"), ("peak", "n"), ("end", "t"), ("duration", "n")], rows,
         ))
     else:
-        out.append('<p class="note">No wave: report counts stayed within their usual range.</p>')
+        out.append(f'<p class="note">No wave: {"report" if what == "reports" else "request"} counts stayed within their usual range.</p>')
     breakdown = outage.get("breakdown") or {}
     for name, rows in breakdown.items() if isinstance(breakdown, dict) else []:
         if isinstance(rows, list) and rows and isinstance(rows[0], dict):
@@ -193,9 +196,11 @@ def _attacks(report: dict[str, Any], tz: str | None) -> str:
     svg = charts.traffic_chart(report, tz)
     if not attacks and svg is None:
         return ""
-    out = ['<section id="attack"><h2>Attack: traffic, phases and vectors</h2>']
+    title = "Attack: traffic, phases and vectors" if attacks else "Traffic: no attack found"
+    out = [f'<section id="attack"><h2>{title}</h2>']
     if svg:
-        out.append(f'<figure class="figure">{svg}<figcaption class="note">Shaded: attack phases, coloured by main vector.</figcaption></figure>')
+        caption = "Shaded: attack phases, coloured by main vector." if attacks else "No attack phase: the traffic stayed within its baseline."
+        out.append(f'<figure class="figure">{svg}<figcaption class="note">{caption}</figcaption></figure>')
     if attacks:
         rows = [
             [
@@ -244,6 +249,8 @@ def _sources(report: dict[str, Any]) -> str:
     if not any(a.get("top_sources") for a in attacks) and not att.get("by_country") and not att.get("by_asn"):
         return ""
     out = ['<section id="sources"><h2>Sources: addresses, countries, networks</h2>']
+    if not attacks:
+        out.append('<p class="note">No attack was found: these tables describe the clients seen, not attackers.</p>')
     for i, a in enumerate(attacks, 1):
         top = a.get("top_sources") or []
         if not top:
