@@ -229,6 +229,12 @@ def test_headline_levels():
     h = headline.headline(r)
     assert [x["answer"] for x in h[:2]] == ["Not assessed", "No attack detected"]
     assert h[3]["answer"] == "Not assessed"
+    # Clients located but no attack: nothing to attribute, whatever the confidence field says.
+    r2 = {"inputs": [{"kind": "access-log", "table": "requests"}], "outage": {"waves": [], "series": [{"t": "x"}]},
+          "attacks": [], "attribution": {"confidence": 0.0, "by_country": [{"country": "US", "share": 0.331}]}}
+    h2 = headline.headline(r2)
+    assert h2[0]["detail"] == "request counts showed no drop below their usual range"
+    assert h2[3]["answer"] == "No attack to attribute" and "33.1 %" in h2[3]["detail"]
     assert [headline.confidence_band(c) for c in (0.0, 0.19, 0.2, 0.5, 0.7, 1.0, None)] == [
         "very low", "very low", "low", "moderate", "high", "high", "unknown"]
 
