@@ -142,8 +142,10 @@ def _index_v6(table: dict[str, np.ndarray], qh: np.ndarray, ql: np.ndarray) -> n
 
 
 def _values(table: dict[str, np.ndarray], idx: np.ndarray, key: str, fill) -> np.ndarray:
-    vals = np.concatenate([table[f"v4_{key}"], table[f"v6_{key}"]])
-    return np.where(idx >= 0, vals[np.maximum(idx, 0)], fill)
+    v4 = table[f"v4_{key}"]
+    # a trailing fill value makes "no range" (-1) an ordinary index: one gather, no np.where
+    vals = np.concatenate([v4, table[f"v6_{key}"], np.array([fill], dtype=v4.dtype)])
+    return vals[idx]
 
 
 # --------------------------------------------------------------------------- AS
@@ -155,15 +157,34 @@ def asn_numbers(hi, lo) -> np.ndarray:
     return _values(t, range_index(t, hi, lo), "asn", 0).astype(np.uint32)
 
 
+DENSE_ASN = 1 << 20
+"""AS numbers below this map to their owner through a direct array (4 MB); above, a search."""
+
+
+@cache
+def _org_maps() -> tuple[np.ndarray, np.ndarray]:
+    """(owner index by AS number for AS < DENSE_ASN, owner names + a trailing None)."""
+    t = geodata.load("asn")
+    names = np.array(geodata.org_names() + [None], dtype=object)
+    dense = np.full(DENSE_ASN, len(names) - 1, dtype=np.int32)
+    small = t["org_asn"] < DENSE_ASN
+    dense[t["org_asn"][small]] = t["org_idx"][small]
+    dense[0] = len(names) - 1
+    return dense, names
+
+
 def as_orgs(numbers: np.ndarray) -> np.ndarray:
     """Organisation name of each AS number (object array; None for 0 or unknown)."""
     t = geodata.load("asn")
-    names = np.array(geodata.org_names() + [None], dtype=object)
+    dense, names = _org_maps()
     numbers = np.asarray(numbers, dtype=np.uint32)
-    k = np.searchsorted(t["org_asn"], numbers)
-    k = np.minimum(k, len(t["org_asn"]) - 1)
-    found = (t["org_asn"][k] == numbers) & (numbers != 0)
-    return names[np.where(found, t["org_idx"][k], len(names) - 1)]
+    idx = dense[np.minimum(numbers, DENSE_ASN - 1)]
+    big = np.flatnonzero(numbers >= DENSE_ASN)
+    if len(big):
+        k = np.minimum(np.searchsorted(t["org_asn"], numbers[big]), len(t["org_asn"]) - 1)
+        found = t["org_asn"][k] == numbers[big]
+        idx[big] = np.where(found, t["org_idx"][k], len(names) - 1)
+    return names[idx]
 
 
 def asn(hi, lo) -> tuple[np.ndarray, np.ndarray]:
