@@ -22,16 +22,16 @@ Transport fields are null, not rejected, when the capture's snap length cut them
 
 from __future__ import annotations
 
-import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401 - imported here, not lazily on the first cast mid-stream
 
 from surgescope import ipaddr
 from surgescope.schema import PACKETS
+from surgescope.sources._addrtext import address_text
+from surgescope.sources._chunks import PAD
 from surgescope.sources.base import Rejections
 
 # Link-layer header types (https://www.tcpdump.org/linktypes.html).
@@ -62,59 +62,6 @@ PROTO_TCP, PROTO_UDP, PROTO_ICMP, PROTO_ICMPV6 = 6, 17, 1, 58
 # Frame classes produced by the link layer step.
 K_NOT_IP, K_V4, K_V6 = 0, 4, 6
 K_TRUNC_LINK, K_UNSUPPORTED, K_BAD_RAW = -1, -2, -3
-
-
-#: Zero bytes every frame buffer carries after its data, so that a fixed-width read at any
-#: position inside a frame (at most 40 bytes: an IPv6 header) never has to be clipped.
-PAD = 64
-
-
-_ZEROS = bytes(PAD)
-
-
-class ChunkReader:
-    """Reads a stream in chunks, each returned as one buffer: the bytes carried over from the
-    previous chunk (an incomplete record), the new data, then :data:`PAD` zero bytes.
-
-    After the first chunk the same buffer is reused with ``readinto``: no allocation and no
-    extra copy per chunk (measured: the join of carried bytes + data cost 7 % of reading a
-    capture). The first chunk is a plain ``read``, so a small file costs a small allocation.
-    Frames handed out from a buffer are stale once :meth:`fill` is called again.
-    """
-
-    def __init__(self, f: BinaryIO, chunk_bytes: int):
-        self.f = f
-        self.chunk = max(1, chunk_bytes)
-        self.buf: bytearray | None = None
-
-    def fill(self, keep: bytes) -> tuple[bytes | bytearray, int, bool]:
-        """(buffer, data length, at end of file)."""
-        k = len(keep)
-        if self.buf is None:
-            data = self.f.read(self.chunk)
-            if len(data) < self.chunk:
-                return b"".join((keep, data, _ZEROS)), k + len(data), True
-            self.buf = bytearray(k + self.chunk + PAD)
-            self.buf[:k] = keep
-            self.buf[k : k + len(data)] = data
-            return self.buf, k + len(data), False
-        want = k + self.chunk
-        if len(self.buf) < want + PAD:
-            # Grows only when a record spans more than a chunk. A new buffer rather than a
-            # resize: NumPy views of the old one may still be alive.
-            self.buf = bytearray(want + PAD)
-        buf = self.buf
-        buf[:k] = keep
-        got, eof = k, False
-        with memoryview(buf) as mv:
-            while got < want:
-                r = self.f.readinto(mv[got:want])
-                if not r:
-                    eof = True
-                    break
-                got += r
-        buf[got : got + PAD] = _ZEROS
-        return buf, got, eof
 
 
 @dataclass
@@ -258,115 +205,6 @@ def _masked(values: np.ndarray, valid: np.ndarray, typ: pa.DataType) -> pa.Array
     return pa.array(values, type=typ, mask=~valid)
 
 
-# Address text, vectorised. Measured on 262 k random IPv4 addresses (2-core VM): Polars
-# concat_str (ipaddr.v4_strings) 33 ms, this 24 ms, pyarrow binary_join 75 ms; it runs twice
-# per packet, so it matters. Each address is "a.b" + "." + "c.d" from a 65,536-entry table of
-# two-octet strings; the bytes are assembled into two uint64 words per row, laid out as Arrow
-# string views (inline when <= 12 bytes, else pointing at the row's 16-byte slot), and Arrow
-# compacts the views into a plain string array in C++.
-_PAIR_WORD = np.zeros(65536, dtype=np.uint64)
-_PAIR_LEN = np.zeros(65536, dtype=np.uint64)
-for _i in range(65536):
-    _s = f"{_i >> 8}.{_i & 255}".encode()
-    _PAIR_WORD[_i] = int.from_bytes(_s, "little")
-    _PAIR_LEN[_i] = len(_s)
-del _i, _s
-_U8, _U46, _U63, _U64 = np.uint64(8), np.uint64(46), np.uint64(63), np.uint64(64)
-
-
-def _v4_views(v4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(views (n,4) uint32, data (n,2) uint64) of dotted-quad strings, Arrow string-view layout."""
-    n = len(v4)
-    hi, lo = v4 >> 16, v4 & 0xFFFF
-    hw, lh, lw, ll = _PAIR_WORD[hi], _PAIR_LEN[hi], _PAIR_WORD[lo], _PAIR_LEN[lo]
-    sh = (lh + np.uint64(1)) * _U8  # bit position where "c.d" starts: 32..64
-    data = np.empty((n, 2), dtype=np.uint64)
-    data[:, 0] = hw | (_U46 << (lh * _U8)) | np.where(sh < _U64, lw << (sh & _U63), np.uint64(0))
-    data[:, 1] = lw >> ((_U64 - sh) & _U63)
-    length = (lh + ll + np.uint64(1)).astype(np.uint32)
-    w = data.view(np.uint32)
-    views = np.empty((n, 4), dtype=np.uint32)
-    views[:, 0] = length
-    views[:, 1] = w[:, 0]
-    long_ = length > 12
-    views[:, 2] = np.where(long_, 0, w[:, 1])
-    views[:, 3] = np.where(long_, np.arange(n, dtype=np.uint32) * 16, w[:, 2])
-    return views, data
-
-
-def _v4_views_runs(v4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_v4_views`, formatting each run of repeated addresses once.
-
-    Flood captures repeat the victim's address in every packet: formatting only run heads and
-    copying their views halves the text cost of such a column; a column with few repeats
-    (spoofed sources) skips this after one comparison pass.
-    """
-    n = len(v4)
-    if n > 1:
-        change = np.empty(n, dtype=bool)
-        change[0] = True
-        np.not_equal(v4[1:], v4[:-1], out=change[1:])
-        runs = int(np.count_nonzero(change))
-        if runs * 4 <= n:
-            head_views, data = _v4_views(v4[change])
-            return head_views[np.cumsum(change) - 1], data
-    return _v4_views(v4)
-
-
-def _v6_text(hi: int, lo: int) -> str:
-    """RFC 5952 text; IPv4-mapped addresses in mixed notation (as tshark and Python 3.13 show them)."""
-    if hi == 0 and lo >> 32 == 0xFFFF:
-        return "::ffff:" + str(ipaddress.IPv4Address(lo & 0xFFFF_FFFF))
-    return str(ipaddress.IPv6Address((hi << 64) | lo))
-
-
-def address_text(n: int, v4_rows: np.ndarray, v4: np.ndarray, v6_rows: np.ndarray,
-                 v6_hi: np.ndarray, v6_lo: np.ndarray) -> pa.Array:
-    """A string array of ``n`` rows: dotted quads at ``v4_rows``, IPv6 text at ``v6_rows``, else null.
-
-    >>> import numpy as np
-    >>> address_text(3, np.array([0]), np.array([0x0A000001], np.uint32), np.array([2]),
-    ...              np.array([0x20010DB8 << 32], np.uint64), np.array([1], np.uint64)).to_pylist()
-    ['10.0.0.1', None, '2001:db8::1']
-    """
-    full = len(v4_rows) == n
-    vw, data = _v4_views_runs(v4.astype(np.uint32))
-    if full:  # all IPv4 (the common case): no scatter
-        views = vw
-    else:
-        views = np.zeros((n, 4), dtype=np.uint32)
-        views[v4_rows] = vw
-    buffers = [pa.py_buffer(data)]  # buffer 0: IPv4 text slots; buffer 1: IPv6 text
-    if len(v6_rows):
-        texts = [_v6_text(int(h), int(lo)).encode() for h, lo in zip(v6_hi, v6_lo, strict=True)]
-        raw = b"".join(texts)
-        lens = np.fromiter((len(t) for t in texts), dtype=np.uint32, count=len(texts))
-        offs = np.zeros(len(texts), dtype=np.uint32)
-        np.cumsum(lens[:-1], out=offs[1:])
-        inline = np.zeros((len(texts), 16), dtype=np.uint8)
-        for j, t in enumerate(texts):  # IPv6 is rare in the captures this targets
-            inline[j, : min(len(t), 12)] = np.frombuffer(t[:12], dtype=np.uint8)
-        iv = inline.view(np.uint32)
-        vw = np.empty((len(texts), 4), dtype=np.uint32)
-        vw[:, 0] = lens
-        long_ = lens > 12
-        vw[:, 1] = iv[:, 0]
-        vw[:, 2] = np.where(long_, 1, iv[:, 1])  # buffer index 1 for out-of-line IPv6 text
-        vw[:, 3] = np.where(long_, offs, iv[:, 2])
-        views[v6_rows] = vw
-        buffers.append(pa.py_buffer(raw))
-    if full:
-        bitmap, nulls = None, 0
-    else:
-        valid = np.zeros(n, dtype=bool)
-        valid[v4_rows] = True
-        valid[v6_rows] = True
-        nulls = int(n - valid.sum())
-        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
-    arr = pa.Array.from_buffers(pa.string_view(), n, [bitmap, pa.py_buffer(views), *buffers], null_count=nulls)
-    return arr.cast(pa.string())
-
-
 def reject_numbers(rejections: Rejections, numbers: np.ndarray, reason: str) -> None:
     """Count ``len(numbers)`` rejections, sampling only as many as the account keeps.
 
@@ -378,6 +216,178 @@ def reject_numbers(rejections: Rejections, numbers: np.ndarray, reason: str) -> 
     rejections.count += max(0, len(numbers) - room)
 
 
+class _Columns:
+    """The PACKETS fields of one batch under construction (full length; masks mark validity),
+    plus where each packet's transport header starts."""
+
+    def __init__(self, n: int):
+        z = np.zeros
+        self.n = n
+        self.ip_version, self.proto, self.ttl = z(n, np.uint8), z(n, np.uint8), z(n, np.uint8)
+        self.ip_len, self.ip_id, self.ip_id_ok = z(n, np.uint32), z(n, np.uint32), z(n, bool)
+        self.frag_more, self.frag_offset = z(n, bool), z(n, np.uint16)
+        self.l4, self.ip_end = z(n, np.int64), z(n, np.int64)
+        self.first_frag, self.l4_known = z(n, bool), z(n, bool)
+        self.src_port, self.dst_port, self.ports_ok = z(n, np.uint16), z(n, np.uint16), z(n, bool)
+        self.tcp_flags, self.flags_ok = z(n, np.uint16), z(n, bool)
+        self.icmp_type, self.icmp_code, self.icmp_ok = z(n, np.uint8), z(n, np.uint8), z(n, bool)
+        self.payload, self.payload_ok = z(n, np.int64), z(n, bool)
+
+
+Reject = Callable[[np.ndarray, str], None]
+
+
+def _link(g: _Gather, fr: Frames, start: np.ndarray, end: np.ndarray, stats: DecodeStats) -> tuple[np.ndarray, np.ndarray]:
+    """(network header offset, frame class) of every frame, per link type present."""
+    if not isinstance(fr.linktype, np.ndarray):
+        lt = int(fr.linktype)
+        stats.linktypes[lt] = stats.linktypes.get(lt, 0) + len(start)
+        return link_layer(g, start, end, lt)
+    l3 = np.zeros(len(start), dtype=np.int64)
+    kind = np.zeros(len(start), dtype=np.int8)
+    for lt in np.unique(fr.linktype).tolist():
+        idx = np.flatnonzero(fr.linktype == lt)
+        l3[idx], kind[idx] = link_layer(g, start[idx], end[idx], int(lt))
+        stats.linktypes[lt] = stats.linktypes.get(lt, 0) + len(idx)
+    return l3, kind
+
+
+def _ipv4(g: _Gather, c: _Columns, rows: np.ndarray, l3: np.ndarray, end: np.ndarray,
+          reject: Reject) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode the IPv4 headers of ``rows``; returns (rows kept, source, destination as uint32)."""
+    p, e = l3[rows], end[rows]
+    vb = g.u8(p)
+    ihl = (vb & 0x0F).astype(np.int64) * 4
+    short = p + 20 > e
+    bad_ver = ~short & ((vb >> 4) != 4)
+    bad_ihl = ~short & ~bad_ver & (ihl < 20)
+    short_opts = ~short & ~bad_ver & ~bad_ihl & (p + ihl > e)
+    reject(rows[short], "truncated IPv4 header")
+    reject(rows[bad_ver], "IPv4 ethertype but IP version is not 4")
+    reject(rows[bad_ihl], "IPv4 header length (IHL) below 5")
+    reject(rows[short_opts], "truncated IPv4 options")
+    ok = ~(short | bad_ver | bad_ihl | short_opts)
+    rows, p, ihl = rows[ok], p[ok], ihl[ok]
+    w = _rows(rows, c.n)
+    hdr = g.window(p, 20)
+    h16 = hdr.view(">u2")  # (rows, 10) big-endian 16-bit words
+    h32 = hdr.view(">u4")  # (rows, 5)
+    c.ip_version[w] = 4
+    total = h16[:, 1].astype(np.int64)
+    c.ip_len[w] = total
+    c.ip_id[w] = h16[:, 2]
+    c.ip_id_ok[w] = True
+    fl = h16[:, 3]
+    c.frag_more[w] = (fl & 0x2000) != 0
+    c.frag_offset[w] = fl & 0x1FFF
+    c.ttl[w] = hdr[:, 8]
+    c.proto[w] = hdr[:, 9]
+    c.l4[w] = p + ihl
+    c.ip_end[w] = np.where(total >= ihl, p + total, -1)  # total 0 (TSO): end unknown
+    c.first_frag[w] = (fl & 0x1FFF) == 0
+    c.l4_known[w] = True
+    return rows, h32[:, 3].astype(np.uint32), h32[:, 4].astype(np.uint32)
+
+
+def _is_v6_ext(nh: np.ndarray) -> np.ndarray:
+    return np.isin(nh, V6_EXT_GENERIC) | (nh == V6_FRAGMENT) | (nh == V6_AH)
+
+
+def _ipv6(g: _Gather, c: _Columns, rows: np.ndarray, l3: np.ndarray, end: np.ndarray,
+          reject: Reject) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode the IPv6 headers of ``rows``, walking extension headers to the transport header;
+    returns (rows kept, source, destination as (rows, 16) bytes)."""
+    p, e = l3[rows], end[rows]
+    short = p + 40 > e
+    bad_ver = ~short & ((g.u8(p) >> 4) != 6)
+    reject(rows[short], "truncated IPv6 header")
+    reject(rows[bad_ver], "IPv6 ethertype but IP version is not 6")
+    ok = ~(short | bad_ver)
+    rows, p, e = rows[ok], p[ok], e[ok]
+    k = len(rows)
+    hdr = g.window(p, 40)
+    plen = np.ascontiguousarray(hdr[:, 4:6]).view(">u2").ravel().astype(np.int64)
+    nh = hdr[:, 6].astype(np.int64)
+    pos = p + 40
+    first = np.ones(k, dtype=bool)
+    known = np.ones(k, dtype=bool)  # transport header position is known
+    more = np.zeros(k, dtype=bool)
+    foff = np.zeros(k, dtype=np.uint16)
+    fid = np.zeros(k, dtype=np.uint32)
+    fid_ok = np.zeros(k, dtype=bool)
+    walking = _is_v6_ext(nh)
+    for _ in range(MAX_V6_EXT):
+        if not walking.any():
+            break
+        w = np.flatnonzero(walking)
+        wp = pos[w]
+        cut = wp + 8 > e[w]  # every extension header is at least 8 bytes
+        known[w[cut]] = False
+        walking[w[cut]] = False
+        w, wp = w[~cut], wp[~cut]
+        nxt = g.u8(wp).astype(np.int64)
+        hl = g.u8(wp + 1).astype(np.int64)
+        this = nh[w]
+        size = np.where(this == V6_FRAGMENT, 8, np.where(this == V6_AH, (hl + 2) * 4, (hl + 1) * 8))
+        isfrag = this == V6_FRAGMENT
+        if isfrag.any():
+            fw = w[isfrag]
+            f16 = g.u16(wp[isfrag] + 2)
+            foff[fw] = f16 >> 3
+            more[fw] = (f16 & 1) != 0
+            fid[fw] = g.u32(wp[isfrag] + 4)
+            fid_ok[fw] = True
+            first[fw] = (f16 >> 3) == 0
+        nh[w] = nxt
+        pos[w] = wp + size
+        # After a non-first fragment header the rest is fragment data, not headers.
+        walking[w] = _is_v6_ext(nxt) & first[w]
+    known &= ~walking  # more than MAX_V6_EXT headers: give up on the transport header
+    c.ip_version[rows] = 6
+    c.ip_len[rows] = 40 + plen
+    c.ttl[rows] = hdr[:, 7]
+    c.proto[rows] = nh.astype(np.uint8)
+    c.frag_more[rows] = more
+    c.frag_offset[rows] = foff
+    c.ip_id[rows] = fid
+    c.ip_id_ok[rows] = fid_ok
+    c.l4[rows] = pos
+    c.ip_end[rows] = p + 40 + plen
+    c.first_frag[rows] = first
+    c.l4_known[rows] = known
+    return rows, np.ascontiguousarray(hdr[:, 8:24]), np.ascontiguousarray(hdr[:, 24:40])
+
+
+def _transport(g: _Gather, c: _Columns, end: np.ndarray) -> None:
+    """Ports, TCP flags, ICMP type/code and payload length where the header is present."""
+    ip_rows = np.flatnonzero(c.ip_version > 0)
+    t = ip_rows[c.first_frag[ip_rows] & c.l4_known[ip_rows]]
+    if not len(t):
+        return
+    w = _rows(t, c.n)
+    pr, tp, te, ie, ver = c.proto[w], c.l4[w], end[w], c.ip_end[w], c.ip_version[w]
+    th = g.window(tp, 14)
+    is_tcp, is_udp = pr == PROTO_TCP, pr == PROTO_UDP
+    has_ports = (is_tcp | is_udp) & (tp + 4 <= te)
+    c.src_port[w] = np.where(has_ports, (th[:, 0].astype(np.uint16) << 8) | th[:, 1], 0)
+    c.dst_port[w] = np.where(has_ports, (th[:, 2].astype(np.uint16) << 8) | th[:, 3], 0)
+    c.ports_ok[w] = has_ports
+    has_flags = is_tcp & (tp + 14 <= te)
+    c.tcp_flags[w] = np.where(has_flags, th[:, 13], 0)
+    c.flags_ok[w] = has_flags
+    # Payload: from the IP length (what this packet carries), not the UDP length field.
+    doff = (th[:, 12] >> 4).astype(np.int64) * 4
+    tcp_pl, udp_pl = ie - tp - doff, ie - tp - 8
+    tcp_ok = is_tcp & (tp + 13 <= te) & (doff >= 20) & (tcp_pl >= 0) & (ie >= 0)
+    udp_ok = is_udp & (udp_pl >= 0) & (ie >= 0)
+    c.payload[w] = np.where(tcp_ok, tcp_pl, np.where(udp_ok, udp_pl, 0))
+    c.payload_ok[w] = tcp_ok | udp_ok
+    is_icmp = (((pr == PROTO_ICMP) & (ver == 4)) | ((pr == PROTO_ICMPV6) & (ver == 6))) & (tp + 2 <= te)
+    c.icmp_type[w] = np.where(is_icmp, th[:, 0], 0)
+    c.icmp_code[w] = np.where(is_icmp, th[:, 1], 0)
+    c.icmp_ok[w] = is_icmp
+
+
 def decode(fr: Frames, rejections: Rejections, stats: DecodeStats | None = None,
            ip_only: bool = False) -> pa.RecordBatch:
     """Decode a batch of frames into a PACKETS record batch, counting rejections."""
@@ -387,199 +397,44 @@ def decode(fr: Frames, rejections: Rejections, stats: DecodeStats | None = None,
     g = _Gather(fr.buf)
     start = fr.start.astype(np.int64, copy=False)
     end = start + fr.caplen
+    l3, kind = _link(g, fr, start, end, stats)
 
-    # Link layer, per link type present.
-    if isinstance(fr.linktype, np.ndarray):
-        l3 = np.zeros(n, dtype=np.int64)
-        kind = np.zeros(n, dtype=np.int8)
-        for lt in np.unique(fr.linktype).tolist():
-            idx = np.flatnonzero(fr.linktype == lt)
-            l3[idx], kind[idx] = link_layer(g, start[idx], end[idx], int(lt))
-            stats.linktypes[lt] = stats.linktypes.get(lt, 0) + len(idx)
-    else:
-        l3, kind = link_layer(g, start, end, int(fr.linktype))
-        stats.linktypes[int(fr.linktype)] = stats.linktypes.get(int(fr.linktype), 0) + n
+    rejected = np.zeros(n, dtype=bool)
 
-    reject = np.zeros(n, dtype=bool)
-
-    def _reject(rows: np.ndarray, reason: str) -> None:
+    def reject(rows: np.ndarray, reason: str) -> None:
         if len(rows):
-            reject[rows] = True
+            rejected[rows] = True
             reject_numbers(rejections, fr.number[rows], reason)
 
     if (kind < 0).any():
-        _reject(np.flatnonzero(kind == K_TRUNC_LINK), "truncated link-layer header")
-        _reject(np.flatnonzero(kind == K_BAD_RAW), "not an IP packet (bad version nibble) on an IP-only link type")
+        reject(np.flatnonzero(kind == K_TRUNC_LINK), "truncated link-layer header")
+        reject(np.flatnonzero(kind == K_BAD_RAW), "not an IP packet (bad version nibble) on an IP-only link type")
         bad = np.flatnonzero(kind == K_UNSUPPORTED)
         if len(bad):
             lts = fr.linktype[bad] if isinstance(fr.linktype, np.ndarray) else np.full(len(bad), fr.linktype)
             for lt in np.unique(lts).tolist():
-                _reject(bad[lts == lt], f"unsupported link type {lt} ({LINKTYPE_NAMES.get(lt, 'unknown')})")
+                reject(bad[lts == lt], f"unsupported link type {lt} ({LINKTYPE_NAMES.get(lt, 'unknown')})")
 
-    # Output columns (full length; validity masks decide nulls).
-    ip_version = np.zeros(n, dtype=np.uint8)
-    proto = np.zeros(n, dtype=np.uint8)
-    ip_len = np.zeros(n, dtype=np.uint32)
-    ttl = np.zeros(n, dtype=np.uint8)
-    ip_id = np.zeros(n, dtype=np.uint32)
-    ip_id_ok = np.zeros(n, dtype=bool)
-    frag_more = np.zeros(n, dtype=bool)
-    frag_offset = np.zeros(n, dtype=np.uint16)
-    l4 = np.zeros(n, dtype=np.int64)
-    ip_end = np.zeros(n, dtype=np.int64)
-    first_frag = np.zeros(n, dtype=bool)
-    l4_known = np.zeros(n, dtype=bool)
+    c = _Columns(n)
+    r4, v4_src, v4_dst = _ipv4(g, c, np.flatnonzero(kind == K_V4), l3, end, reject)
+    r6, v6_src, v6_dst = _ipv6(g, c, np.flatnonzero(kind == K_V6), l3, end, reject)
+    _transport(g, c, end)
 
-    # IPv4.
-    r4 = np.flatnonzero(kind == K_V4)
-    v4_src = v4_dst = np.zeros(0, dtype=np.uint32)
-    if len(r4):
-        p, e = l3[r4], end[r4]
-        vb = g.u8(p)
-        ihl = (vb & 0x0F).astype(np.int64) * 4
-        short = p + 20 > e
-        bad_ver = ~short & ((vb >> 4) != 4)
-        bad_ihl = ~short & ~bad_ver & (ihl < 20)
-        short_opts = ~short & ~bad_ver & ~bad_ihl & (p + ihl > e)
-        _reject(r4[short], "truncated IPv4 header")
-        _reject(r4[bad_ver], "IPv4 ethertype but IP version is not 4")
-        _reject(r4[bad_ihl], "IPv4 header length (IHL) below 5")
-        _reject(r4[short_opts], "truncated IPv4 options")
-        ok = ~(short | bad_ver | bad_ihl | short_opts)
-        r4, p, ihl = r4[ok], p[ok], ihl[ok]
-        w4 = _rows(r4, n)
-        hdr = g.window(p, 20)
-        h16 = np.ascontiguousarray(hdr).view(">u2")  # (n, 10) big-endian 16-bit words
-        h32 = np.ascontiguousarray(hdr).view(">u4")  # (n, 5)
-        ip_version[w4] = 4
-        total = h16[:, 1].astype(np.int64)
-        ip_len[w4] = total
-        ip_id[w4] = h16[:, 2]
-        ip_id_ok[w4] = True
-        fl = h16[:, 3]
-        frag_more[w4] = (fl & 0x2000) != 0
-        frag_offset[w4] = fl & 0x1FFF
-        ttl[w4] = hdr[:, 8]
-        proto[w4] = hdr[:, 9]
-        v4_src, v4_dst = h32[:, 3].astype(np.uint32), h32[:, 4].astype(np.uint32)
-        l4[w4] = p + ihl
-        ip_end[w4] = np.where(total >= ihl, p + total, -1)
-        first_frag[w4] = (fl & 0x1FFF) == 0
-        l4_known[w4] = True
-
-    # IPv6, extension headers walked to the transport header.
-    r6 = np.flatnonzero(kind == K_V6)
-    v6_src = v6_dst = np.zeros((0, 16), dtype=np.uint8)
-    if len(r6):
-        p, e = l3[r6], end[r6]
-        short = p + 40 > e
-        bad_ver = ~short & ((g.u8(p) >> 4) != 6)
-        _reject(r6[short], "truncated IPv6 header")
-        _reject(r6[bad_ver], "IPv6 ethertype but IP version is not 6")
-        ok = ~(short | bad_ver)
-        r6, p, e = r6[ok], p[ok], e[ok]
-        hdr = g.window(p, 40)
-        ip_version[r6] = 6
-        plen = np.ascontiguousarray(hdr[:, 4:6]).view(">u2").ravel().astype(np.int64)
-        ip_len[r6] = 40 + plen
-        ttl[r6] = hdr[:, 7]
-        v6_src, v6_dst = np.ascontiguousarray(hdr[:, 8:24]), np.ascontiguousarray(hdr[:, 24:40])
-        nh = hdr[:, 6].astype(np.int64)
-        pos = p + 40
-        first = np.ones(len(r6), dtype=bool)
-        known = np.ones(len(r6), dtype=bool)  # transport header position is known
-        more = np.zeros(len(r6), dtype=bool)
-        foff = np.zeros(len(r6), dtype=np.uint16)
-        fid = np.zeros(len(r6), dtype=np.uint32)
-        fid_ok = np.zeros(len(r6), dtype=bool)
-        walking = np.isin(nh, V6_EXT_GENERIC) | (nh == V6_FRAGMENT) | (nh == V6_AH)
-        for _ in range(MAX_V6_EXT):
-            if not walking.any():
-                break
-            w = np.flatnonzero(walking)
-            wp = pos[w]
-            cut = wp + 8 > e[w]  # every extension header is at least 8 bytes
-            known[w[cut]] = False
-            walking[w[cut]] = False
-            w, wp = w[~cut], wp[~cut]
-            nxt = g.u8(wp).astype(np.int64)
-            hl = g.u8(wp + 1).astype(np.int64)
-            this = nh[w]
-            size = np.where(this == V6_FRAGMENT, 8, np.where(this == V6_AH, (hl + 2) * 4, (hl + 1) * 8))
-            isfrag = this == V6_FRAGMENT
-            if isfrag.any():
-                fw = w[isfrag]
-                f16 = g.u16(wp[isfrag] + 2)
-                foff[fw] = f16 >> 3
-                more[fw] = (f16 & 1) != 0
-                fid[fw] = g.u32(wp[isfrag] + 4)
-                fid_ok[fw] = True
-                first[fw] = (f16 >> 3) == 0
-            nh[w] = nxt
-            pos[w] = wp + size
-            # After a non-first fragment header the rest is fragment data, not headers.
-            walking[w] = (np.isin(nxt, V6_EXT_GENERIC) | (nxt == V6_FRAGMENT) | (nxt == V6_AH)) & first[w]
-        known &= ~walking  # more than MAX_V6_EXT headers: give up on the transport header
-        proto[r6] = nh.astype(np.uint8)
-        frag_more[r6] = more
-        frag_offset[r6] = foff
-        ip_id[r6] = fid
-        ip_id_ok[r6] = fid_ok
-        l4[r6] = pos
-        ip_end[r6] = p + 40 + plen
-        first_frag[r6] = first
-        l4_known[r6] = known
-
-    # Transport.
-    src_port = np.zeros(n, dtype=np.uint16)
-    dst_port = np.zeros(n, dtype=np.uint16)
-    ports_ok = np.zeros(n, dtype=bool)
-    tcp_flags = np.zeros(n, dtype=np.uint16)
-    flags_ok = np.zeros(n, dtype=bool)
-    icmp_type = np.zeros(n, dtype=np.uint8)
-    icmp_code = np.zeros(n, dtype=np.uint8)
-    icmp_ok = np.zeros(n, dtype=bool)
-    payload = np.zeros(n, dtype=np.int64)
-    payload_ok = np.zeros(n, dtype=bool)
-    ip_rows = np.flatnonzero(ip_version > 0)
-    t = ip_rows[first_frag[ip_rows] & l4_known[ip_rows]]
-    if len(t):
-        tw = _rows(t, n)
-        pr, tp, te, ie = proto[tw], l4[tw], end[tw], ip_end[tw]
-        tu = (pr == PROTO_TCP) | (pr == PROTO_UDP)
-        has_ports = tu & (tp + 4 <= te)
-        th = g.window(tp, 14)
-        src_port[tw] = np.where(has_ports, (th[:, 0].astype(np.uint16) << 8) | th[:, 1], 0)
-        dst_port[tw] = np.where(has_ports, (th[:, 2].astype(np.uint16) << 8) | th[:, 3], 0)
-        ports_ok[tw] = has_ports
-        is_tcp = pr == PROTO_TCP
-        has_flags = is_tcp & (tp + 14 <= te)
-        tcp_flags[tw] = np.where(has_flags, th[:, 13], 0)
-        flags_ok[tw] = has_flags
-        doff = (th[:, 12] >> 4).astype(np.int64) * 4
-        tcp_pl = ie - tp - doff
-        udp_pl = ie - tp - 8
-        pl_tcp_ok = is_tcp & (tp + 13 <= te) & (doff >= 20) & (tcp_pl >= 0) & (ie >= 0)
-        pl_udp_ok = (pr == PROTO_UDP) & (udp_pl >= 0) & (ie >= 0)
-        payload[tw] = np.where(pl_tcp_ok, tcp_pl, np.where(pl_udp_ok, udp_pl, 0))
-        payload_ok[tw] = pl_tcp_ok | pl_udp_ok
-        is_icmp = (((pr == PROTO_ICMP) & (ip_version[tw] == 4)) | ((pr == PROTO_ICMPV6) & (ip_version[tw] == 6))) & (tp + 2 <= te)
-        icmp_type[tw] = np.where(is_icmp, th[:, 0], 0)
-        icmp_code[tw] = np.where(is_icmp, th[:, 1], 0)
-        icmp_ok[tw] = is_icmp
-
-    # Rows kept.
-    is_ip = ip_version > 0
+    is_ip = c.ip_version > 0
+    non_ip = (kind == K_NOT_IP) & ~rejected
     stats.ip += int(is_ip.sum())
-    non_ip = (kind == K_NOT_IP) & ~reject
     stats.non_ip += int(non_ip.sum())
-    keep = is_ip | non_ip if not ip_only else is_ip
-    keep_all = bool(keep.all())
+    keep = is_ip if ip_only else is_ip | non_ip
+    return _batch(fr, c, keep, is_ip, r4, v4_src, v4_dst, r6, v6_src, v6_dst)
 
-    src_hi = np.zeros(n, dtype=np.uint64)
-    src_lo = np.zeros(n, dtype=np.uint64)
-    dst_hi = np.zeros(n, dtype=np.uint64)
-    dst_lo = np.zeros(n, dtype=np.uint64)
+
+def _batch(fr: Frames, c: _Columns, keep: np.ndarray, is_ip: np.ndarray, r4: np.ndarray,
+           v4_src: np.ndarray, v4_dst: np.ndarray, r6: np.ndarray, v6_src: np.ndarray,
+           v6_dst: np.ndarray) -> pa.RecordBatch:
+    """The kept rows of the decoded columns as a PACKETS record batch."""
+    n = c.n
+    src_hi, src_lo = np.zeros(n, dtype=np.uint64), np.zeros(n, dtype=np.uint64)
+    dst_hi, dst_lo = np.zeros(n, dtype=np.uint64), np.zeros(n, dtype=np.uint64)
     if len(r4):
         w4 = _rows(r4, n)
         src_hi[w4], src_lo[w4] = ipaddr.from_v4_ints(v4_src)
@@ -588,14 +443,12 @@ def decode(fr: Frames, rejections: Rejections, stats: DecodeStats | None = None,
         src_hi[r6], src_lo[r6] = ipaddr.from_v6_bytes(v6_src)
         dst_hi[r6], dst_lo[r6] = ipaddr.from_v6_bytes(v6_dst)
 
-    if keep_all:
-        rows4, rows6, m = r4, r6, n
-        sel = slice(None)
+    sel: slice | np.ndarray
+    if keep.all():
+        rows4, rows6, m, sel = r4, r6, n, slice(None)
     else:
-        # Map decoded rows to their position among kept rows.
-        newpos = np.cumsum(keep) - 1
-        rows4, rows6, m = newpos[r4], newpos[r6], int(keep.sum())
-        sel = np.flatnonzero(keep)
+        newpos = np.cumsum(keep) - 1  # position of each decoded row among the kept rows
+        rows4, rows6, m, sel = newpos[r4], newpos[r6], int(keep.sum()), np.flatnonzero(keep)
     src_text = address_text(m, rows4, v4_src, rows6, src_hi[r6], src_lo[r6])
     dst_text = address_text(m, rows4, v4_dst, rows6, dst_hi[r6], dst_lo[r6])
 
@@ -610,19 +463,19 @@ def decode(fr: Frames, rejections: Rejections, stats: DecodeStats | None = None,
         dst_text,
         col(dst_hi, is_ip, pa.uint64()),
         col(dst_lo, is_ip, pa.uint64()),
-        col(ip_version, is_ip, pa.uint8()),
-        col(proto, is_ip, pa.uint8()),
-        col(src_port, ports_ok, pa.uint16()),
-        col(dst_port, ports_ok, pa.uint16()),
-        col(ip_len, is_ip, pa.uint32()),
+        col(c.ip_version, is_ip, pa.uint8()),
+        col(c.proto, is_ip, pa.uint8()),
+        col(c.src_port, c.ports_ok, pa.uint16()),
+        col(c.dst_port, c.ports_ok, pa.uint16()),
+        col(c.ip_len, is_ip, pa.uint32()),
         pa.array(np.minimum(fr.wirelen, 0xFFFFFFFF)[sel].astype(np.uint32), type=pa.uint32()),
-        col(tcp_flags, flags_ok, pa.uint16()),
-        col(ttl, is_ip, pa.uint8()),
-        col(ip_id, ip_id_ok, pa.uint32()),
-        col(frag_more, is_ip, pa.bool_()),
-        col(frag_offset, is_ip, pa.uint16()),
-        col(icmp_type, icmp_ok, pa.uint8()),
-        col(icmp_code, icmp_ok, pa.uint8()),
-        col(np.clip(payload, 0, 0xFFFFFFFF).astype(np.uint32), payload_ok, pa.uint32()),
+        col(c.tcp_flags, c.flags_ok, pa.uint16()),
+        col(c.ttl, is_ip, pa.uint8()),
+        col(c.ip_id, c.ip_id_ok, pa.uint32()),
+        col(c.frag_more, is_ip, pa.bool_()),
+        col(c.frag_offset, is_ip, pa.uint16()),
+        col(c.icmp_type, c.icmp_ok, pa.uint8()),
+        col(c.icmp_code, c.icmp_ok, pa.uint8()),
+        col(np.clip(c.payload, 0, 0xFFFFFFFF).astype(np.uint32), c.payload_ok, pa.uint32()),
     ]
     return pa.RecordBatch.from_arrays(columns, schema=PACKETS)

@@ -19,7 +19,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from surgescope.sources._decode import ChunkReader, Frames
+from surgescope.sources._chunks import ChunkReader
+from surgescope.sources._decode import Frames
 from surgescope.sources.base import InputError, Rejections
 
 #: magic bytes as they appear in the file -> (byte order, ns per sub-second unit, record header size)

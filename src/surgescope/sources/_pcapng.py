@@ -30,7 +30,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from surgescope.sources._decode import ChunkReader, Frames, reject_numbers
+from surgescope.sources._chunks import ChunkReader
+from surgescope.sources._decode import Frames, reject_numbers
 from surgescope.sources.base import InputError, Rejections
 
 SHB, IDB, OPB, SPB, EPB = 0x0A0D0D0A, 1, 2, 3, 6
