@@ -199,15 +199,17 @@ def test_bad_reports_are_rejected_with_their_index_and_the_rest_kept(client: htt
         {"time": "2025-03-10T10:00:00Z", "service": ["x"]},
         "x",
         {"time": 1741600800, "count": 7, "service": "x"},
+        {"time": "2999-01-01T00:00:00Z", "service": "x"},
     ]
     before = metric(client, "surgescope_report_records_rejected_total")
     r = client.post("/v1/reports", json=body)
     assert r.status_code == 200
     j = r.json()
-    assert j["accepted"] == 2 and j["rejected"] == 6
-    assert [x["where"] for x in j["rejections"]] == [1, 2, 3, 4, 5, 6]
+    assert j["accepted"] == 2 and j["rejected"] == 7
+    assert [x["where"] for x in j["rejections"]] == [1, 2, 3, 4, 5, 6, 8]
+    assert "future" in j["rejections"][-1]["reason"]
     assert "time" in j["rejections"][0]["reason"] and "count" in j["rejections"][2]["reason"]
-    assert metric(client, "surgescope_report_records_rejected_total") - before == 6
+    assert metric(client, "surgescope_report_records_rejected_total") - before == 7
     (x,) = client.get("/v1/status").json()["services"]
     assert x["reports_total"] == 8
 
@@ -525,3 +527,25 @@ def test_a_drop_of_requests_in_the_servers_log_is_an_outage(client: httpx.Client
     assert "2025-03-10T12:18:00Z" <= drop["end"] <= "2025-03-10T12:22:00Z"
     types = [a["type"] for a in client.get("/v1/alerts").json()["alerts"]]
     assert types.count("traffic-drop-start") == 1 and types.count("traffic-drop-end") == 1
+
+
+def test_a_packet_from_a_broken_clock_does_not_hide_the_attack(client: httpx.Client, tmp_path) -> None:
+    import pyarrow as pa
+
+    from surgescope.simulate.packets import Phase, generate
+    from surgescope.simulate.pcapwriter import write
+
+    t = generate([Phase("syn-flood", duration=3, rate=2000)], seed=2)
+    ts = t["ts"].cast(pa.int64()).to_pylist()
+    ts[100] = 4_102_444_800 * 10**9  # 2100-01-01: pcap's 32-bit seconds still hold it
+    t = t.set_column(0, "ts", pa.array(ts, pa.int64()).cast(t.schema.field("ts").type))
+    path = tmp_path / "clock.pcap"
+    write(t, path)
+    r = client.post("/v1/traffic", content=path.read_bytes())
+    assert r.status_code == 200, r.text
+    j = r.json()
+    assert (j["records"], j["rejected"]) == (t.num_rows - 1, 1)
+    assert j["rejections"][0]["where"] == 101 and "future" in j["rejections"][0]["reason"]
+    st = client.get("/v1/status").json()
+    assert [a["vector"] for a in st["attacks"]] == ["syn-flood"]
+    assert st["traffic"]["packets"]["latest"] < "2025-03-11"

@@ -185,6 +185,22 @@ def _attack_alert(kind: str, table: str, a: dict) -> dict:
             "attack": {k: a.get(k) for k in ALERT_ATTACK_FIELDS}}
 
 
+def _drop_future(table: pa.Table) -> tuple[pa.Table, list[int]]:
+    """Records dated more than a day after the wall clock, removed (1-based positions).
+
+    The traffic clock follows the latest record: one packet from a broken clock in 2999 would
+    otherwise push every real record out of the analysis window.
+    """
+    import pyarrow.compute as pc
+
+    horizon = int((time.time() + 86_400) * 1e9)
+    late = pc.greater(table["ts"].cast(pa.int64()), horizon)
+    if not pc.any(late).as_py():
+        return table, []
+    where = pc.indices_nonzero(late).to_pylist()
+    return table.filter(pc.invert(late)), [i + 1 for i in where]
+
+
 def _read_traffic(service: Service, path: Path, kind: str, label: str) -> dict:
     """Read an uploaded file with the project's readers and ingest it (runs in a thread)."""
     from surgescope.sources import InputError, open_input
@@ -197,6 +213,10 @@ def _read_traffic(service: Service, path: Path, kind: str, label: str) -> dict:
     except InputError as e:
         raise UploadError(400, str(e).replace(str(path), label)) from None
     rej = inp.rejections
+    table, future = _drop_future(table)
+    if future:
+        rej.add_many(future[: rej.max_samples], "dated more than a day in the future (accepted-record number)")
+        rej.count += len(future) - len(future[: rej.max_samples])
     service.metrics.inc("records_ingested", table.num_rows)
     service.metrics.inc("records_rejected", rej.count)
     if table.num_rows == 0:

@@ -35,6 +35,8 @@ MAX_SERVICES = 500
 MAX_BREAKDOWN_KEYS = 200
 #: Minutes of bins kept per service (2 days).
 RETENTION_MIN = 2 * 24 * 60
+#: How far in the future (seconds, by the wall clock) a report may be dated.
+MAX_FUTURE_S = 86_400
 #: Largest count a single record may carry.
 MAX_COUNT = 10**9
 #: Minutes of recent series returned in the status for the dashboard's chart.
@@ -82,6 +84,7 @@ def parse_records(items: Any) -> tuple[list[Record], list[dict]]:
         items = [items]
     good: list[Record] = []
     bad: list[dict] = []
+    horizon = time.time() + MAX_FUTURE_S
     # A Python loop: posted batches are bounded by the body limit and each record needs its
     # own reason when rejected.
     for i, r in enumerate(items):
@@ -98,6 +101,11 @@ def parse_records(items: Any) -> tuple[list[Record], list[dict]]:
         t = _time(raw_t)
         if t is None or not (0 <= t < 32503680000):  # years 1970..3000
             reject("time is not ISO-8601 or epoch seconds")
+            continue
+        if t > horizon:
+            # The clock follows the latest report: one from the far future would age every
+            # other service's minutes out of the kept window.
+            reject("time more than a day in the future")
             continue
         count = r.get("count", 1)
         if isinstance(count, float) and count.is_integer():
