@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import re
+from html import escape
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -97,8 +98,6 @@ def _svg(fig: Figure, salt: str, label: str) -> str:
     # Element ids must be unique across the several SVGs inlined in one page.
     s = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{salt}-{m.group(1)}"', s)
     s = re.sub(r'(url\(#|href="#)([^)"]+)', lambda m: f"{m.group(1)}{salt}-{m.group(2)}", s)
-    from html import escape
-
     return s.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" class="chart" ', 1)
 
 
