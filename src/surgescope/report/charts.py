@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import io
 import re
-from html import escape
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
