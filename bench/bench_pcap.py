@@ -6,7 +6,8 @@ DNS with IP fragments, ICMP, ARP) in a loop with fresh timestamps, 1 us apart. I
 once and cached under bench/out/, also as pcapng (converted by editcap). tshark is timed on the first 100,000 packets of the same
 file (on the full million it would take minutes; its throughput does not depend on length).
 
-Every tool extracts the same fields: time, source and destination address, protocol, ports,
+Every tool extracts the same fields (except the "dpkt pcap.Reader only" row, which decodes
+nothing and is shown as a lower bound on any dpkt-based reader): time, source and destination address, protocol, ports,
 IP length, frame length, TCP flags, TTL, IP ID, more-fragments flag, fragment offset, ICMP
 type/code, transport payload length. Each tool runs in its own process, so its peak RSS is
 its own (``os.wait4``). Run: ``.venv/bin/python bench/bench_pcap.py``.
@@ -29,6 +30,7 @@ BIG = OUT / "pcap-1m.pcap"
 SLICE = OUT / "pcap-100k.pcap"
 BIG_NG = OUT / "pcap-1m.pcapng"
 N_BIG, N_SLICE = 1_000_000, 100_000
+FLUSH_ROWS = 262_144  # rows per batch, as surgescope.sources.base.BATCH_ROWS
 T0_US = 1_741_600_000 * 1_000_000  # 2025-03-10
 
 TSHARK_FIELDS = [
@@ -96,6 +98,7 @@ def run_dpkt(path: str) -> int:
         "ts", "src", "dst", "proto", "sport", "dport", "ip_len", "frame_len", "flags", "ttl", "id",
         "mf", "off", "icmp_type", "icmp_code", "payload")}
     ntoa = socket.inet_ntoa
+    total = 0
     with open(path, "rb") as f:
         for ts, buf in dpkt.pcap.Reader(f):
             cols["ts"].append(ts)
@@ -127,7 +130,22 @@ def run_dpkt(path: str) -> int:
             cols["icmp_type"].append(l4.type if icmp else None)
             cols["icmp_code"].append(l4.code if icmp else None)
             cols["payload"].append(len(l4.data) if tcp or udp else None)
-    return len(cols["ts"])
+            if len(cols["ts"]) == FLUSH_ROWS:  # stream like surgescope does: drop each batch
+                total += FLUSH_ROWS
+                for v in cols.values():
+                    v.clear()
+    return total + len(cols["ts"])
+
+
+def run_dpkt_reader(path: str) -> int:
+    """dpkt's pcap.Reader alone: timestamps and raw frames, no field decoded (a lower bound)."""
+    import dpkt
+
+    n = 0
+    with open(path, "rb") as f:
+        for _ts, _buf in dpkt.pcap.Reader(f):
+            n += 1
+    return n
 
 
 def child(tool: str, path: str) -> None:
@@ -137,7 +155,7 @@ def child(tool: str, path: str) -> None:
     else:
         import dpkt  # noqa: F401
     t, c = time.perf_counter(), time.process_time()
-    n = run_surgescope(path) if tool == "surgescope" else run_dpkt(path)
+    n = {"surgescope": run_surgescope, "dpkt": run_dpkt, "dpkt-reader": run_dpkt_reader}[tool](path)
     print(json.dumps({"packets": n, "seconds": time.perf_counter() - t, "cpu": time.process_time() - c}))
 
 
@@ -179,6 +197,7 @@ def main() -> None:
     results["surgescope pcapng (1M)"] = measure([py, me, "--child", "surgescope", str(BIG_NG)], True)
     results["surgescope (100k)"] = measure([py, me, "--child", "surgescope", str(SLICE)], True)
     results["dpkt (1M)"] = measure([py, me, "--child", "dpkt", str(BIG)], True)
+    results["dpkt pcap.Reader only (1M)"] = measure([py, me, "--child", "dpkt-reader", str(BIG)], True)
     tshark = ["tshark", "-r", str(SLICE), "-n", "-o", "ip.defragment:FALSE", "-T", "fields"]
     for f in TSHARK_FIELDS:
         tshark += ["-e", f]
