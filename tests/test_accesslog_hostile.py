@@ -11,6 +11,7 @@ import json
 import zlib
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -219,3 +220,18 @@ def test_json_deep_nesting_and_huge_numbers(tmp_path):
     assert table is not None
     assert table.num_rows == 2
     assert [s.where for s in rej.samples] == [2, 3, 4]
+
+
+def test_a_chunk_that_raises_costs_only_its_bad_lines(real_lines):
+    """The safety net: should parsing raise on a chunk, only the offending lines are lost."""
+    spec = accesslog.builtin_spec("auto")
+
+    def parse(lines):
+        if lines["line"].str.contains("BOOM").any():
+            raise RuntimeError("a bug no test foresaw")
+        return accesslog.parse_lines(lines, spec)
+
+    text = [real_lines[0].decode() + "\n", "BOOM\n", real_lines[1].decode() + "\n"]
+    batch, rej = accesslog.guarded(parse)(pl.DataFrame({"n": [1, 2, 3], "line": text}))
+    assert batch is not None and batch.num_rows == 2
+    assert rej.rows() == [(2, "unreadable line (RuntimeError)", "BOOM")]

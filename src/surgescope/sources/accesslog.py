@@ -41,7 +41,7 @@ from __future__ import annotations
 import os
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -517,11 +517,44 @@ def read(
     """
     spec = compile_log_format(log_format) if log_format else builtin_spec(fmt)
 
-    def work(lines: pl.DataFrame) -> tuple[pa.RecordBatch | None, pl.DataFrame]:
-        req, rej = parse_lines(lines, spec, strict=strict, max_line=max_line)
+    work = guarded(lambda lines: parse_lines(lines, spec, strict=strict, max_line=max_line))
+    yield from ordered_map(work, line_batches(path, rejections, max_line=max_line, chunk_bytes=chunk_bytes), rejections)
+
+
+Work = Callable[[pl.DataFrame], tuple["pa.RecordBatch | None", pl.DataFrame]]
+
+
+def guarded(parse: Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]) -> Work:
+    """A chunk's work: ``parse`` then :func:`to_batch`, with a safety net.
+
+    Should a chunk raise anyway (an input no test foresaw), it is parsed again line by line
+    and only the lines that still fail are rejected, with the error's type as the reason:
+    one odd line never costs the chunk, nor the run.
+    """
+
+    def one(lines: pl.DataFrame) -> tuple[pa.RecordBatch | None, pl.DataFrame]:
+        req, rej = parse(lines)
         return (to_batch(req) if req.height else None), rej
 
-    yield from ordered_map(work, line_batches(path, rejections, max_line=max_line, chunk_bytes=chunk_bytes), rejections)
+    def work(lines: pl.DataFrame) -> tuple[pa.RecordBatch | None, pl.DataFrame]:
+        try:
+            return one(lines)
+        except Exception:
+            batches, rejected = [], []
+            for row in lines.select("n", "line").iter_slices(1):
+                try:
+                    batch, rej = one(row)
+                except Exception as e:
+                    reason = f"unreadable line ({type(e).__name__})"
+                    rej = row.select("n", pl.lit(reason).alias("reason"), pl.col("line").str.strip_chars_end("\r\n").str.slice(0, 200))
+                    batch = None
+                if batch is not None:
+                    batches.append(batch)
+                rejected.append(rej.select("n", "reason", "line"))
+            merged = pa.Table.from_batches(batches, schema=REQUESTS).combine_chunks().to_batches()
+            return (merged[0] if merged else None), pl.concat(rejected)
+
+    return work
 
 
 def ordered_map(

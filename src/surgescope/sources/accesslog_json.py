@@ -78,9 +78,9 @@ from surgescope.sources.accesslog import (
     MAX_LINE_BYTES,
     _split_requests,
     epoch_ns,
+    guarded,
     line_batches,
     ordered_map,
-    to_batch,
     too_long,
 )
 from surgescope.sources.base import Rejections
@@ -344,8 +344,5 @@ def read(
 ) -> Iterator[pa.RecordBatch]:
     """Stream a JSON-lines access log as :data:`~surgescope.schema.REQUESTS` batches."""
 
-    def work(lines: pl.DataFrame) -> tuple[pa.RecordBatch | None, pl.DataFrame]:
-        req, rej = parse_lines(lines, max_line=max_line)
-        return (to_batch(req) if req.height else None), rej
-
+    work = guarded(lambda lines: parse_lines(lines, max_line=max_line))
     yield from ordered_map(work, line_batches(path, rejections, max_line=max_line, chunk_bytes=chunk_bytes), rejections)
