@@ -11,7 +11,9 @@ Each canonical table (``packets``, ``requests``, ``flows``) keeps:
   the service's own log showing an outage (:func:`surgescope.service.detector.score_minutes`
   with ``direction="down"``).
 
-Times are event times: "now" for a table is its latest record.
+Times are event times: "now" for a table is its latest record, so a replayed capture is
+judged as it would have been live; a feed that stops leaves its last state (an attack stays
+ongoing until traffic after its end arrives).
 
 >>> import pyarrow as pa
 >>> from surgescope.schema import REQUESTS
