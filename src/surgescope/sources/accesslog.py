@@ -355,7 +355,7 @@ def _extract(lines: pl.DataFrame, regex: str) -> tuple[pl.DataFrame, pl.DataFram
     return hit, df.clear().select("n", "line") if everything else df.filter(~ok).select("n", "line")
 
 
-def _split_requests(df: pl.DataFrame) -> pl.DataFrame:
+def split_requests(df: pl.DataFrame) -> pl.DataFrame:
     """Fill method/path/protocol from ``request`` ("GET /a HTTP/1.1").
 
     The plain shape (three words, the last ``HTTP/...``) is split with ``str.split_exact``
@@ -402,7 +402,7 @@ def _convert(raw: pl.DataFrame) -> pl.DataFrame:
     def num(name: str, dtype: pl.DataType) -> pl.Expr:
         return pl.col(name).cast(dtype, strict=False) if name in g else pl.lit(None, dtype)
 
-    raw = _split_requests(raw)
+    raw = split_requests(raw)
     return raw.lazy().select(
         "n",
         ts.alias("ts"),

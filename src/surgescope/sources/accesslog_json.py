@@ -76,11 +76,11 @@ import pyarrow as pa
 from surgescope.sources.accesslog import (
     CHUNK_BYTES,
     MAX_LINE_BYTES,
-    _split_requests,
     epoch_ns,
     guarded,
     line_batches,
     ordered_map,
+    split_requests,
     too_long,
 )
 from surgescope.sources.base import Rejections
@@ -110,7 +110,6 @@ DURATIONS = {"request_time": 1.0, "duration": 1.0, "Duration": 1e-9}
 ALB_TIMES = ["request_processing_time", "target_processing_time", "response_processing_time"]
 
 _TOP = sorted({k for keys in MAPPING.values() for k in keys if not k.startswith("request.")} | set(DURATIONS) | set(ALB_TIMES) | {"request"})
-_SCHEMA = {k: pl.String for k in _TOP}
 _CADDY_REQUEST = pl.Struct(
     {
         "client_ip": pl.String, "remote_ip": pl.String, "method": pl.String, "uri": pl.String,
@@ -314,7 +313,7 @@ def _to_requests(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         first("host").alias("host"),
         duration.alias("duration_s"),
     ).collect()
-    out = _split_requests(out)
+    out = split_requests(out)
     rejected = pl.concat([
         out.filter(pl.col("ts_text").is_null()).select("n", pl.lit("no time").alias("reason"), "line"),
         out.filter(pl.col("ts_text").is_not_null() & pl.col("ts").is_null()).select("n", pl.lit("bad timestamp").alias("reason"), "line"),
