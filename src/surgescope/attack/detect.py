@@ -103,7 +103,7 @@ def heavy_clients(w: Windows, th: Thresholds) -> pl.DataFrame:
     """Per window, destination and source: is this client heavy (sustained per-client rate
     over ``client_horizon_s``, rolling, including the window)? Columns win, dst_key, src_key,
     heavy, req_h, conn_h."""
-    c = w.by_client.select("win", "dst_key", "src_key", "requests", "conns").sort("win")
+    c = w.by_client.select("win", "dst_key", "src_key", "requests", "conns").filter(may_be_heavy(w.table)).sort("win")
     if c.height == 0:
         return c.with_columns(pl.lit(False).alias("heavy"), pl.lit(0).alias("req_h"), pl.lit(0).alias("conn_h"))
     period = f"{int(round(th.client_horizon_s * 1e6))}us"
@@ -111,6 +111,13 @@ def heavy_clients(w: Windows, th: Thresholds) -> pl.DataFrame:
         pl.col("requests").sum().alias("req_h"), pl.col("conns").sum().alias("conn_h")
     )
     return r.with_columns(heavy_expr(w.table, th).alias("heavy")).unique(["win", "dst_key", "src_key"], keep="last")
+
+
+def may_be_heavy(table: str) -> pl.Expr:
+    """Per-client window rows that can count toward heavy: with requests (connections for
+    flows). Dropping the rest first keeps spoofed floods (a new source per packet, never a
+    request) from bloating the rolling sums."""
+    return pl.col("conns") > 0 if table == "flows" else pl.col("requests") > 0
 
 
 def heavy_expr(table: str, th: Thresholds) -> pl.Expr:

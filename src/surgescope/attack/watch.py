@@ -30,7 +30,6 @@ fast as possible (``speed=0``), and yields alerts as they fire::
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,13 +38,25 @@ import numpy as np
 import polars as pl
 
 from surgescope.attack import features
-from surgescope.attack.detect import Thresholds, Tracker, candidates, heavy_expr
+from surgescope.attack.detect import (
+    Thresholds,
+    Tracker,
+    candidates,
+    heavy_clients,
+    heavy_expr,
+    may_be_heavy,
+)
 from surgescope.attack.sources import SpaceSaving
 from surgescope.incident import iso
 
 
 class StreamDetector:
-    """Feed record frames in time order with :meth:`feed`; get events back."""
+    """Feed record frames in time order with :meth:`feed`; get events back.
+
+    Closed windows are evaluated together (one vectorised pass per fed frame, however many
+    windows it spans: sparse inputs such as flow samples cost no more than in batch); the
+    window still filling is evaluated on its own for early alerts.
+    """
 
     def __init__(self, table: str, thresholds: Thresholds | None = None, eval_every_s: float = 0.1,
                  min_partial_s: float = 0.2, top_k: int = 1000, small_window: int = 20_000):
@@ -59,21 +70,16 @@ class StreamDetector:
         self.win: datetime | None = None
         self.last_eval: datetime | None = None
         self.last_ts: datetime | None = None
-        self.clients: deque[tuple[datetime, pl.DataFrame]] = deque()
-        self.past: pl.DataFrame | None = None  # per-client sums over the horizon's closed windows
+        self.history: pl.DataFrame | None = None  # per-client counts of the horizon's closed windows
+        self.past: pl.DataFrame | None = None  # the same summed per client, for partial windows
         self.sources = SpaceSaving(top_k)
         self.records = 0
         self.cur_n = 0
         self.eval_n = 0
         self.small_window = small_window
 
-    def _windows(self, frames: list[pl.DataFrame]) -> features.Windows:
-        cl = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
-        return features.window_tables(cl, self.ws, self.table, detail=False)
-
-    def _heavy(self, w: features.Windows) -> pl.DataFrame:
-        """Heavy clients of the current window: its counts plus the horizon's closed windows
-        (the batch path's rolling sum, kept incrementally)."""
+    def _heavy_partial(self, w: features.Windows) -> pl.DataFrame:
+        """Heavy clients of the filling window: its counts plus the closed windows' sums."""
         cur = w.by_client.select("win", "dst_key", "src_key", "requests", "conns")
         if self.past is not None and self.past.height:
             cur = cur.join(self.past, on=["dst_key", "src_key"], how="left")
@@ -84,74 +90,70 @@ class StreamDetector:
         return cur.select("win", "dst_key", "src_key", req_h.alias("req_h"), conn_h.alias("conn_h")).with_columns(
             heavy_expr(self.table, self.th).alias("heavy"))
 
-    def _evaluate(self, partial: bool, elapsed: float) -> list[dict]:
-        w = self._windows(self.current)
+    def _partial(self, elapsed: float) -> list[dict]:
+        cl = self.current[0] if len(self.current) == 1 else pl.concat(self.current, how="vertical_relaxed")
+        w = features.window_tables(cl, self.ws, self.table, detail=False)
         # A window still filling: rates over the time elapsed in it so far.
-        span = max(min(elapsed, self.ws), self.min_partial) if partial else self.ws
-        cands = candidates(w, self.th, self._heavy(w), span_s=span).filter(pl.col("win") == self.win)
-        events = self.tracker.step(self.win, cands.to_dicts(), record=False, partial=partial)
-        if not partial:
-            self.clients.append((self.win, w.by_client.select("dst_key", "src_key", "requests", "conns")))
-            # Keep the windows that the next window's horizon covers.
-            edge = self.win + timedelta(seconds=self.ws - self.th.client_horizon_s)
-            while self.clients and self.clients[0][0] <= edge:
-                self.clients.popleft()
-            self.past = pl.concat([c for _, c in self.clients], how="vertical_relaxed").group_by(
-                "dst_key", "src_key").agg(pl.col("requests").sum().alias("p_req"), pl.col("conns").sum().alias("p_conn"))
-            c = w.by_client.group_by("src_ip").agg(pl.col("records").sum(), pl.col("bytes").sum())
-            self.sources.add_many(c["src_ip"].to_list(), c["records"].to_list(), c["bytes"].to_list())
+        span = max(min(elapsed, self.ws), self.min_partial)
+        cands = candidates(w, self.th, self._heavy_partial(w), span_s=span).filter(pl.col("win") == self.win)
+        return self.tracker.step(self.win, cands.to_dicts(), record=False, partial=True)
+
+    def _close_many(self, cl: pl.DataFrame) -> list[dict]:
+        """Evaluate complete windows (one or many) with the batch definitions, in time order."""
+        if cl.height == 0:
+            return []
+        w = features.window_tables(cl, self.ws, self.table, detail=False)
+        mine = w.by_client.select("win", "dst_key", "src_key", "requests", "conns").filter(may_be_heavy(self.table))
+        hist = mine if self.history is None else pl.concat([self.history, mine], how="vertical_relaxed")
+        heavy = heavy_clients(features.Windows(w.by_class, w.by_dst, hist, w.table, w.window_s), self.th)
+        cands = candidates(w, self.th, heavy)
+        events: list[dict] = []
+        for (win,), part in cands.group_by("win", maintain_order=True):
+            events += self.tracker.step(win, part.to_dicts(), record=False)
+        last = w.by_dst["win"].max()
+        edge = last + timedelta(seconds=self.ws - self.th.client_horizon_s)
+        self.history = hist.filter(pl.col("win") > edge)
+        self.past = self.history.group_by("dst_key", "src_key").agg(
+            pl.col("requests").sum().alias("p_req"), pl.col("conns").sum().alias("p_conn"))
+        c = w.by_client.group_by("src_ip").agg(pl.col("records").sum(), pl.col("bytes").sum())
+        self.sources.add_many(c["src_ip"].to_list(), c["records"].to_list(), c["bytes"].to_list())
         return events
 
     def feed(self, df: pl.DataFrame) -> list[dict]:
         """Records (canonical table, time-ordered, may span windows) -> events fired."""
-        events: list[dict] = []
         if df.height == 0:
-            return events
+            return []
         self.records += df.height
-        every = f"{int(round(self.ws * 1e6))}us"
-        wins = df.select(pl.col("ts").dt.truncate(every)).to_series()
-        # Split at window boundaries (the frame is in time order).
-        bounds = np.flatnonzero(wins.diff().fill_null(timedelta(0)).to_numpy() != np.timedelta64(0)) if df.height > 1 else []
-        starts = [0, *bounds.tolist()] if len(bounds) else [0]
-        ends = [*starts[1:], df.height]
-        for a, b in zip(starts, ends, strict=True):
-            part = df.slice(a, b - a)
-            win = wins[a]
-            if self.win is not None and win != self.win:
-                events += self._close_window(win)
-            if self.win is None:
-                self.win = win
-            self.current.append(features.classify(part, self.table).collect())
-            self.cur_n += part.height
-            self.last_ts = part["ts"][-1]
-            # Evaluate the filling window every eval_every_s of traffic time; once it is large,
-            # only when its record count has doubled, so the re-aggregation stays at most
-            # twice the window's own cost.
-            due = self.last_eval is None or (self.last_ts - self.last_eval).total_seconds() >= self.eval_every
-            cheap = self.cur_n <= self.small_window or self.cur_n >= 2 * self.eval_n
-            if due and cheap:
-                self.last_eval = self.last_ts
-                self.eval_n = self.cur_n
-                elapsed = (self.last_ts - self.win).total_seconds()
-                if elapsed >= self.min_partial or self.tracker.open:
-                    events += self._evaluate(partial=True, elapsed=elapsed)
-        return events
-
-    def _close_window(self, next_win: datetime | None) -> list[dict]:
-        events = self._evaluate(partial=False, elapsed=self.ws) if self.current else []
-        self.current = []
-        self.cur_n = self.eval_n = 0
-        if next_win is not None:
-            # Empty windows in between still count toward closing attacks.
-            gap = timedelta(seconds=self.th.merge_gap_s + self.ws)
-            if next_win - self.win > gap:
-                events += self.tracker.step(next_win - timedelta(seconds=self.ws), [], record=False)
-        self.win = next_win
+        cl = features.classify(df, self.table).with_columns(features.window_col(self.ws)).collect()
+        last_win = cl["win"][-1]
+        events: list[dict] = []
+        if self.win is None or last_win != self.win:
+            done = [*self.current, cl.filter(pl.col("win") < last_win)]
+            events += self._close_many(pl.concat(done, how="vertical_relaxed"))
+            cl = cl.filter(pl.col("win") == last_win)
+            self.current, self.cur_n, self.eval_n, self.last_eval = [], 0, 0, None
+            # Traffic resumed after a silence longer than the merge gap: attacks have ended.
+            events += self.tracker.step(last_win - timedelta(seconds=self.ws), [], record=False)
+            self.win = last_win
+        self.current.append(cl)
+        self.cur_n += cl.height
+        self.last_ts = cl["ts"][-1]
+        # Evaluate the filling window every eval_every_s of traffic time; once it is large,
+        # only when its record count has doubled, so the re-aggregation stays at most twice
+        # the window's own cost.
+        due = self.last_eval is None or (self.last_ts - self.last_eval).total_seconds() >= self.eval_every
+        cheap = self.cur_n <= self.small_window or self.cur_n >= 2 * self.eval_n
+        elapsed = (self.last_ts - self.win).total_seconds()
+        if self.eval_every > 0 and due and cheap and (elapsed >= self.min_partial or self.tracker.open):
+            self.last_eval = self.last_ts
+            self.eval_n = self.cur_n
+            events += self._partial(elapsed)
         return events
 
     def close(self) -> list[dict]:
         """End of input: evaluate the last window and close open attacks."""
-        events = self._close_window(None) if self.win is not None else []
+        events = self._close_many(pl.concat(self.current, how="vertical_relaxed")) if self.current else []
+        self.current = []
         return events + self.tracker.flush()
 
 
@@ -182,6 +184,8 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
     are handed over in slices of ``eval_every_s`` of traffic time (paced: each when the replay
     clock reaches its last record); as fast as possible, slices of sparse traffic are merged
     up to ``min_slice`` records so a file of rare records is not fed one by one.
+    ``eval_every_s=0`` is bulk mode: whole reader batches, windows evaluated only when they
+    close (throughput first; alerts come at batch granularity).
     """
     from surgescope.sources import open_input
 
@@ -202,10 +206,13 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
             t0 = df["ts"][0]
         ts_ns = df["ts"].dt.epoch("ns").to_numpy()
         t0_ns = int(t0.timestamp() * 1e9) if isinstance(t0, datetime) else int(t0)
-        step_ns = int(eval_every_s * 1e9)
-        cuts = np.flatnonzero(np.diff((ts_ns - t0_ns) // step_ns)) + 1
-        if speed <= 0 and len(cuts):
-            cuts = _merge_cuts(cuts, min_slice)
+        if eval_every_s > 0:
+            step_ns = int(eval_every_s * 1e9)
+            cuts = np.flatnonzero(np.diff((ts_ns - t0_ns) // step_ns)) + 1
+            if speed <= 0 and len(cuts):
+                cuts = _merge_cuts(cuts, min_slice)
+        else:
+            cuts = np.zeros(0, dtype=np.int64)  # bulk mode: whole reader batches
         starts = np.concatenate([[0], cuts]).astype(int)
         ends = np.concatenate([cuts, [df.height]]).astype(int)
         for a, b in zip(starts, ends, strict=True):
