@@ -273,6 +273,7 @@ def demo(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    db: Annotated[Path | None, typer.Option(help="DuckDB file keeping state across restarts.")] = None,
 ) -> None:
     """The live service: an HTTP API for reports and traffic, and a dashboard.
 
@@ -282,7 +283,7 @@ def serve(
 
     from surgescope.service import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(db=db), host=host, port=port, log_level="info")
 
 
 @bench_app.command("nab")
