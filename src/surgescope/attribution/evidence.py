@@ -1,8 +1,8 @@
 """Evidence about how far source addresses can be trusted, each a measured figure with its meaning.
 
 The traffic (packets, flows or requests) is first narrowed by :func:`collect` to what the
-attack sent: packets and flows toward the victim (the most frequent destination) and, when
-attacks were found, inside their time windows. :func:`per_source` aggregates it by source
+attack sent: packets and flows toward the victims (the attacks' ``target``, else the most
+frequent destination) and, when attacks were found, inside their time windows. :func:`per_source` aggregates it by source
 address and adds the offline enrichment. The evidence functions then measure:
 
 - :func:`reflection`: are the sources reflectors (servers answering forged requests)?
@@ -145,7 +145,12 @@ def collect(tables: Iterable[pa.Table | pl.DataFrame], attacks: Sequence[dict] |
         if df.height == 0:
             continue
         if kind != "requests":
-            df, v = _victim_filter(df)
+            targets = sorted({str(a["target"]) for a in attacks or [] if a.get("target")})
+            toward = df.filter(pl.col("dst_ip").is_in(targets)) if targets and "dst_ip" in df.columns else None
+            if toward is not None and toward.height:
+                df, v = toward, ", ".join(targets)  # the attack analysis named the victims
+            else:
+                df, v = _victim_filter(df)
             victim = victim or v
         if wins:
             inside = pl.lit(False)
