@@ -245,7 +245,7 @@ def test_small_chunks_and_batches_give_the_same_table(datasets: Path) -> None:
         path = datasets / "pcap/stopddos" / name
         base = pcap.read_table(path)
         rej = Rejections()
-        batches = list(pcap.read(path, rej, chunk_bytes=1000, batch_rows=97))
+        batches = list(pcap.read(path, rej, chunk_bytes=4000, batch_rows=97))
         assert rej.count == 0
         assert max(b.num_rows for b in batches) <= 97
         assert pa.Table.from_batches(batches).equals(base)
