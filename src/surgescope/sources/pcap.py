@@ -8,7 +8,8 @@ streamed in chunks, so memory stays bounded whatever the capture's size.
   and the "modified" (Kuznetsov) variant.
 - :mod:`._pcapng`: pcapng sections of either byte order, several interfaces with different
   link types, ``if_tsresol``/``if_tsoffset``, EPB, SPB and OPB.
-- :mod:`._decode`: the vectorised link/IP/transport decoder shared by both.
+- :mod:`._decode`: the vectorised link/IP/transport decoder shared by both;
+  :mod:`._addrtext` formats the address columns, :mod:`._chunks` reads padded chunks.
 
 One row per captured frame: IP packets with all fields; frames that are not IP (ARP, LLDP,
 ...) with ``ts`` and ``frame_len`` only and null IP fields, so the row count equals the
