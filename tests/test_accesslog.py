@@ -421,3 +421,15 @@ def test_generator_is_deterministic_ordered_and_valid(tmp_path):
     assert len(objs) == 500 and all(set(o) >= {"time_iso8601", "remote_addr", "request", "status"} for o in objs)
     with pytest.raises(ValueError):
         generate(tmp_path / "d.log", 10, floods=[Flood(start_s=0, duration_s=1, share=1.5)])
+
+
+def test_apache_logformat_string(tmp_path):
+    # Apache's "combined" plus %D (microseconds) and the virtual host, as in httpd.conf
+    fmt = '%v %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D'
+    p = write(tmp_path,
+        'x.example 4.3.2.1 - - [10/Mar/2025:15:00:00 +0100] "GET /p HTTP/1.1" 200 99 "-" "Wget/1.21" 1500\n')
+    df, rej = read(p, log_format=fmt)
+    assert rej.count == 0
+    assert df.select("ts", "host", "src_ip", "method", "path", "status", "bytes", "user_agent", "duration_s").rows() == [
+        (datetime(2025, 3, 10, 14, 0, tzinfo=UTC), "x.example", "4.3.2.1", "GET", "/p", 200, 99, "Wget/1.21", 0.0015),
+    ]

@@ -8,7 +8,8 @@ Formats (option ``fmt``):
 - ``vhost_combined`` — ``%v:%p`` in front of ``combined``; the virtual host fills ``host``.
 - ``auto`` (default) — any of the three, line by line.
 - ``log_format='...'`` — any nginx ``log_format`` string, compiled to one regular expression;
-  the variables in :data:`NGINX_VARIABLES` fill columns, every other variable is skipped.
+  the variables in :data:`NGINX_VARIABLES` fill columns, every other variable is skipped. An
+  Apache ``LogFormat`` string (``%h %l %u %t "%r" %>s %b ...``) is accepted too.
 
 Times keep their offset and become UTC (``[17/May/2015:10:05:03 -0700]`` is 17:05:03 UTC).
 Quoted fields may hold backslash-escaped quotes (``\\"``, Apache's escaping), which are
@@ -110,6 +111,7 @@ NGINX_VARIABLES: dict[str, str] = {
     "http_host": "host",
     "server_name": "host",
     "request_time": "rtime",
+    "request_time_us": "rtime_us",  # not nginx's: Apache's %D, microseconds
 }
 
 # Shapes of the values of some variables, where "anything up to the next literal" is not
@@ -119,6 +121,7 @@ _VAR_SHAPE = {
     "status": r"\d{3}|-",
     "msec": r"\d+(?:\.\d+)?",
     "request_time": r"\d+(?:\.\d+)?|-",
+    "request_time_us": r"\d+|-",
 }
 
 _SNIFF = re.compile(r'^(?:[^\s:]+(?::\d+)? )?\S+ \S+ \S+ \[[^\]]+\] "')
@@ -134,13 +137,47 @@ class Spec:
     groups: frozenset[str] = field(default_factory=frozenset)
 
 
+_APACHE = {
+    "h": "$remote_addr", "a": "$remote_addr", "l": "$remote_logname", "u": "$remote_user",
+    "t": "[$time_local]", "r": "$request", "s": "$status", "b": "$body_bytes_sent",
+    "B": "$body_bytes_sent", "O": "$bytes_sent", "v": "$server_name", "V": "$host",
+    "D": "$request_time_us", "T": "$request_time", "m": "$request_method", "U": "$uri",
+    "H": "$server_protocol", "%": "%",
+}
+_APACHE_HEADERS = {"referer": "$http_referer", "user-agent": "$http_user_agent", "host": "$http_host"}
+
+
+def apache_to_nginx(log_format: str) -> str:
+    """An Apache ``LogFormat`` string as the equivalent nginx ``log_format`` string.
+
+    >>> apache_to_nginx('%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D')
+    '$remote_addr $remote_logname $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time_us'
+    """
+    skipped = iter(range(1_000_000))
+
+    def one(m: re.Match) -> str:
+        arg, code = m.group(1), m.group(2)
+        if code == "i" and arg is not None:
+            return _APACHE_HEADERS.get(arg.lower(), f"$apache_skip_{next(skipped)}")
+        if arg is None and code in _APACHE:
+            return _APACHE[code]
+        return f"$apache_skip_{next(skipped)}"
+
+    return re.sub(r"%(?:[<>]|!?\d{3}(?:,\d{3})*)?(?:\{([^}]*)\})?([a-zA-Z%])", one, log_format)
+
+
 def compile_log_format(log_format: str) -> Spec:
-    """Compile an nginx ``log_format`` string to a :class:`Spec`.
+    """Compile an nginx ``log_format`` (or Apache ``LogFormat``) string to a :class:`Spec`.
+
+    A string with ``%`` directives and no ``$`` variables is read as Apache's (see
+    :func:`apache_to_nginx`).
 
     >>> spec = compile_log_format('$remote_addr [$time_local] "$request" $status $request_time')
     >>> sorted(spec.groups)
     ['ip', 'request', 'rtime', 'status', 'ts_clf']
     """
+    if "$" not in log_format and "%" in log_format:
+        log_format = apache_to_nginx(log_format)
     tokens = re.split(r"\$(?:\{(\w+)\}|(\w+))", log_format)
     # re.split with two groups: literal, braced, bare, literal, braced, bare, ..., literal
     literals = tokens[0::3]
@@ -415,7 +452,7 @@ def _convert(raw: pl.DataFrame) -> pl.DataFrame:
         _dash_null(pl.col("referer")).alias("referer"),
         _dash_null(pl.col("ua")).alias("user_agent"),
         _dash_null(pl.coalesce("vhost", "host")).alias("host"),
-        num("rtime", pl.Float64()).alias("duration_s"),
+        pl.coalesce(num("rtime", pl.Float64()), num("rtime_us", pl.Float64()) / 1e6).alias("duration_s"),
         "q",
         "line",
     ).collect(engine=ENGINE)
