@@ -201,3 +201,23 @@ def test_anonymiser_list_is_counted(generated):
     share = next(e["value"] for e in a["evidence"] if e["name"] == "anonymiser_share")
     assert share == pytest.approx(2 / 10)
     assert any("anonymiser" in c for c in a["caveats"])
+
+
+def test_each_attack_is_also_judged_on_its_own():
+    """A DNS reflection and, a minute later, a direct flood from one country: pooled, the
+    reflection dominates; on its own the direct flood keeps its higher confidence."""
+    ips = sample_addresses(4, np.random.default_rng(12), "PL", "isp")
+    t = generate([Phase("dns-amplification", start=0, duration=5, rate=2000, target="203.0.113.10"),
+                  Phase("udp-flood", start=60, duration=5, rate=2000, target="203.0.113.10", sources=ips)],
+                 seed=12, t0="2025-03-10T10:00:00Z")
+    attacks = [
+        {"vector": "dns-amplification", "start": "2025-03-10T10:00:00Z", "end": "2025-03-10T10:00:05Z", "top_sources": []},
+        {"vector": "udp-flood", "start": "2025-03-10T10:01:00Z", "end": "2025-03-10T10:01:05Z", "top_sources": [{"ip": ips[0]}]},
+    ]
+    a = attribute(attacks, [t])
+    assert a["reflected"] and a["confidence"] <= 0.1
+    first, second = attacks[0]["attribution"], attacks[1]["attribution"]
+    assert first["reflected"] and first["confidence"] <= 0.1
+    assert not second["reflected"] and second["by_country"][0]["country"] == "PL" and second["confidence"] >= 0.5
+    assert attacks[1]["top_sources"][0]["country"] == "PL"
+    assert sum("on its own" in c for c in a["caveats"]) == 2

@@ -147,7 +147,8 @@ def bundle_from_report(report: dict) -> str:
     att = report.get("attribution") or {}
     reflected = bool(att.get("reflected"))
     for i, a in enumerate(report.get("attacks") or []):
-        objs += _objects_for_attack(a, i, creator, reflected, now)
+        own = (a.get("attribution") or {}).get("reflected", reflected)  # per-attack verdict first
+        objs += _objects_for_attack(a, i, creator, bool(own), now)
     refs = [o.id for o in objs if o.type in ("attack-pattern", "indicator", "observed-data")] or [creator.id]
     if att:
         conf = float(att.get("confidence") or 0.0)

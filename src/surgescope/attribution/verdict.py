@@ -154,13 +154,27 @@ def attribute(
     ``attacks`` as found by the attack analysis: ``None`` means it was not run, so all inbound
     traffic is judged as the attack; an empty list means it ran and found nothing, so the
     tables describe the clients seen and the verdict says no attack was found. Each attack's
-    ``top_sources[]`` gets country, asn and as_org filled in place.
+    ``top_sources[]`` gets country, asn and as_org filled in place; with several attacks, each
+    is also judged on its own traffic (``attacks[].attribution``, and one caveat per attack),
+    while the section's figures pool them all.
     ``anonymisers``: optional lines of addresses/CIDRs of Tor or VPN exits.
     ``mmdb_paths``: the user's own MMDB files; each by_country/by_asn row then says how often
     they agree (``user_mmdb_agree``), and they are listed in the data sources.
     """
+    tables = list(tables)
     if attacks:
         enrich_top_sources(attacks)
+    per_attack = []
+    if attacks and len(attacks) > 1:
+        # each attack judged on its own traffic: a reflected phase and a direct phase differ
+        for i, a in enumerate(attacks):
+            sub = attribute([a], tables, anonymisers, top=5, mmdb_paths=mmdb_paths)
+            a["attribution"] = {
+                "confidence": sub["confidence"], "reflected": sub["reflected"],
+                "spoofing_suspected": sub["spoofing_suspected"], "rewritten": sub["rewritten"],
+                "sources": sub["sources"], "by_country": sub["by_country"], "verdict": sub["verdict"],
+            }
+            per_attack.append((i, a, sub))
     traffic = ev.collect(tables, attacks, mmdb_paths)
     s = traffic.sources
     refl = ev.reflection(traffic, attacks)
@@ -197,6 +211,13 @@ def attribute(
         caveats.append("Forged source addresses (" + "; ".join(spoof["reasons"]) + "): their countries are meaningless.")
     if rew["rewritten"]:
         caveats.append("Private, testbed or NAT addresses: the addresses were rewritten before capture.")
+    for i, a, sub in per_attack:
+        top_c = sub["by_country"][0]["country"] if sub["by_country"] else "none"
+        flags = [w for w, on in (("reflected", sub["reflected"]), ("forged sources", sub["spoofing_suspected"]),
+                                 ("rewritten", sub["rewritten"])) if on] or ["direct"]
+        caveats.append(f"Attack {i + 1} ({a.get('vector')}, {a.get('start')} .. {a.get('end')}) on its own: "
+                       f"{', '.join(flags)}, {sub['sources']:,} sources, top country {top_c}, confidence "
+                       f"{sub['confidence']:.2f}. The figures above pool all attacks.")
     age = _data_age_caveat(traffic)
     if age:
         caveats.append(age)
