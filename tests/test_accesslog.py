@@ -433,3 +433,12 @@ def test_apache_logformat_string(tmp_path):
     assert df.select("ts", "host", "src_ip", "method", "path", "status", "bytes", "user_agent", "duration_s").rows() == [
         (datetime(2025, 3, 10, 14, 0, tzinfo=UTC), "x.example", "4.3.2.1", "GET", "/p", 200, 99, "Wget/1.21", 0.0015),
     ]
+
+
+def test_json_nginx_default_escapes(tmp_path):
+    """nginx without escape=json writes \\x22 for a quote: invalid JSON, read as text."""
+    line = r'{"time_local":"10/Mar/2025:10:00:00 +0000","remote_addr":"1.2.3.4","request":"GET /?q=\x22x\x22 HTTP/1.1","status":"200","http_user_agent":"a\x22b"}'
+    p = write(tmp_path, json.dumps(NGINX) + "\n" + line + "\n", "e.json")
+    df, rej = read(p, accesslog_json)
+    assert rej.count == 0
+    assert df.select("ts", "path", "user_agent").rows()[1] == (datetime(2025, 3, 10, 10, 0, tzinfo=UTC), r"/?q=\x22x\x22", r"a\x22b")

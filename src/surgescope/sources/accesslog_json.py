@@ -165,15 +165,22 @@ def _read_objects(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         df = _ndjson(lines)
     except pl.exceptions.PolarsError:
         # Somewhere in the chunk a line is not valid JSON: find those lines, one by one.
-        bad, reasons = [], []
+        bad, reasons, fixed, repaired = [], [], [], []
         for i, line in enumerate(lines["line"].to_list()):
-            try:
-                if not isinstance(json.loads(line), dict):
-                    bad.append(i)
-                    reasons.append("not a JSON object")
-            except _BAD_JSON:
+            reason = _check(line)
+            if reason == "invalid JSON" and "\\x" in line:
+                # nginx without escape=json writes a quote as \x22, which JSON does not allow:
+                # read the escape as text (as the text reader leaves \xHH), if that is all.
+                again = line.replace("\\x", "\\\\x")
+                if _check(again) is None:
+                    fixed.append(i)
+                    repaired.append(again)
+                    continue
+            if reason is not None:
                 bad.append(i)
-                reasons.append("invalid JSON")
+                reasons.append(reason)
+        if fixed:
+            lines = lines.with_columns(lines["line"].scatter(fixed, pl.Series(repaired, dtype=pl.String)))
         mask = np.ones(lines.height, dtype=bool)
         mask[bad] = False
         rejected.append(
@@ -186,6 +193,14 @@ def _read_objects(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             df, more = _one_by_one(lines)
             rejected.append(more)
     return df, pl.concat(rejected)
+
+
+def _check(line: str) -> str | None:
+    """Why a line is no JSON object, or None if it is one."""
+    try:
+        return None if isinstance(json.loads(line), dict) else "not a JSON object"
+    except _BAD_JSON:
+        return "invalid JSON"
 
 
 def _keys_present(lines: pl.DataFrame, sample: int = 64) -> dict[str, pl.DataType]:
