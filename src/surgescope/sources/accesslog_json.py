@@ -44,6 +44,8 @@ micro- or nanoseconds when the number is too large to be seconds).
 
 Bad input is counted, never fatal: a line that is not a JSON object, has no time or an
 unreadable one, or has no client address is rejected with its 1-based line number and reason.
+nginx's default escaping (``\\x22`` for a quote, when the ``log_format`` lacks
+``escape=json``) is not JSON; such lines are read with the escape kept as text.
 
 Parsing is vectorised: each chunk of lines goes to Polars ``read_ndjson`` with a fixed schema
 of the keys above, all read as text (numbers keep their exact digits; a value of the wrong
