@@ -48,9 +48,10 @@ nginx's default escaping (``\\x22`` for a quote, when the ``log_format`` lacks
 ``escape=json``) is not JSON; such lines are read with the escape kept as text.
 
 Parsing is vectorised: each chunk of lines goes to Polars ``read_ndjson`` with a schema of
-the keys above that the chunk uses (seen in a sample of its lines), all read as text (numbers keep their exact digits; a value of the wrong
-type becomes null instead of failing the chunk). Only a chunk holding invalid JSON is checked
-line by line, to find and reject the bad lines.
+the keys above that the chunk uses (seen in a sample of its lines), all read as text
+(numbers keep their exact digits; a value of the wrong type becomes null instead of failing
+the chunk). Only a chunk holding invalid JSON is checked line by line, to find and reject
+the bad lines.
 
 >>> import tempfile, pathlib, pyarrow as pa
 >>> from surgescope.sources.base import Rejections
