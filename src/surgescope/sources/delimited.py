@@ -541,10 +541,11 @@ def _epoch(s: pl.Series) -> pl.Series:
     df = pl.DataFrame({"i": g.struct.field("1").cast(pl.Int64, strict=False), "f": g.struct.field("2")})
     frac = pl.col("f").str.slice(0, 9).str.pad_end(9, "0").cast(pl.Int64, strict=False).fill_null(0)
     i = pl.col("i")
+    top = 2**63 - 1  # beyond it a time would wrap around, so such values become null
     ns = (
-        pl.when(i < 10**11).then(i * 10**9 + frac)
-        .when(i < 10**14).then(i * 10**6 + frac // 1000)
-        .when(i < 10**17).then(i * 1000 + frac // 10**6)
+        pl.when(i < 10**11).then(pl.when(i <= top // 10**9 - 1).then(i * 10**9 + frac))
+        .when(i < 10**14).then(pl.when(i <= top // 10**6 - 1).then(i * 10**6 + frac // 1000))
+        .when(i < 10**17).then(pl.when(i <= top // 1000 - 1).then(i * 1000 + frac // 10**6))
         .otherwise(i)
     )
     return df.select(ns.cast(pl.Datetime("ns", "UTC"))).to_series().alias(s.name)
