@@ -164,22 +164,27 @@ class RobustZ:
 
 @dataclass(frozen=True)
 class ExtremeLevelParams:
-    """One parameter set for every series (NAB's rule); chosen on the NAB corpus."""
+    """One parameter set for every series (NAB's rule).
 
-    window: int = 1000       # samples whose range a record must leave
-    margin: float = 0.01     # by this fraction of the range
-    long: int = 500          # level reference: median of these samples ...
-    short: int = 15          # ... before the mean of the last `short` samples
+    The defaults are the result of ``bench/nab_split_half.py --method coord`` on the whole NAB
+    corpus (in-sample); the same search run on half the corpus loses 7-11 points on the other
+    half (docs/outage.md).
+    """
+
+    window: int = 1500       # samples whose range a record must leave
+    margin: float = 0.005    # by this fraction of the range
+    long: int = 300          # level reference: median of these samples ...
+    short: int = 25          # ... before the mean of the last `short` samples
     min_history: int = 10
     level_weight: float = 0.9
-    level_floor: float = 2.0  # a shift under 2 robust SDs is never "the largest yet"
+    level_floor: float = 1.5  # a shift under 1.5 robust SDs is never "the largest yet"
     fire: float = 0.85       # a combined score at or above this is an alarm
-    hold: int = 100          # samples held back after an alarm ...
+    hold: int = 40           # samples held back after an alarm ...
     hold_growth: float = 0.02  # ... or this fraction of the samples seen, if larger
     season_days: int = 3     # seasonal record: outside the range of the same time of day ...
     season_tol: float = 0.03  # ... +- this fraction of a day, on each of the previous days,
     season_margin: float = 0.5  # ... by this fraction of that range,
-    season_corr: float = 0.9  # ... in a series whose day-to-day correlation so far exceeds this
+    season_corr: float = 0.95  # ... in a series whose day-to-day correlation so far exceeds this
     weight: float = 0.95     # score of a seasonal record (a value record scores 1)
 
 
