@@ -220,3 +220,13 @@ def test_hostile_json_lines_rejected_by_line(tmp_path, data):
     got = sum(b.num_rows for b in reports.read(path, rej))
     assert got == 40 - len(bad)
     assert sorted(r.where for r in rej.samples) == [i + 1 for i in bad]
+
+
+def test_epoch_times_by_magnitude_and_their_limit(tmp_path):
+    text = "ts,count\n1741615320,1\n1741615320123,2\n1741615320123456,3\n9223372037,4\n"
+    rej = Rejections()
+    df = pl.from_arrow(next(reports.read(write(tmp_path / "epoch.csv", text), rej)))
+    base = datetime.fromtimestamp(1741615320, UTC)
+    assert df["ts"].to_list() == [base, base.replace(microsecond=123000), base.replace(microsecond=123456)]
+    # 9,223,372,037 s is past 2262-04-11, the end of nanosecond time: rejected, not wrapped.
+    assert [(r.where, r.reason) for r in rej.samples] == [(5, "bad time")]
