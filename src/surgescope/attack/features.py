@@ -243,6 +243,8 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
             pl.col("conn").sum().alias("conns"),
             pl.col("web").sum().alias("web"),
             pl.col("f_syn").sum().alias("syn"),
+            # Distinct paths asked (logs only): bots repeat a few, browsers fetch a page's assets.
+            (pl.col("path").n_unique() if table == "requests" else pl.lit(0, pl.UInt32)).alias("paths"),
         )
     )
     if not detail:

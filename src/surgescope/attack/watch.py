@@ -39,6 +39,7 @@ import polars as pl
 
 from surgescope.attack import features
 from surgescope.attack.detect import (
+    CLIENT_COLS,
     Thresholds,
     Tracker,
     candidates,
@@ -80,15 +81,16 @@ class StreamDetector:
 
     def _heavy_partial(self, w: features.Windows) -> pl.DataFrame:
         """Heavy clients of the filling window: its counts plus the closed windows' sums."""
-        cur = w.by_client.select("win", "dst_key", "src_key", "requests", "conns")
+        cur = w.by_client.select(*CLIENT_COLS)
         if self.past is not None and self.past.height:
             cur = cur.join(self.past, on=["dst_key", "src_key"], how="left")
             req_h = pl.col("requests") + pl.col("p_req").fill_null(0)
             conn_h = pl.col("conns") + pl.col("p_conn").fill_null(0)
+            paths_h = pl.max_horizontal("paths", pl.col("p_paths").fill_null(0))
         else:
-            req_h, conn_h = pl.col("requests"), pl.col("conns")
-        return cur.select("win", "dst_key", "src_key", req_h.alias("req_h"), conn_h.alias("conn_h")).with_columns(
-            heavy_expr(self.table, self.th).alias("heavy"))
+            req_h, conn_h, paths_h = pl.col("requests"), pl.col("conns"), pl.col("paths")
+        return cur.select("win", "dst_key", "src_key", req_h.alias("req_h"), conn_h.alias("conn_h"),
+                          paths_h.alias("paths_h")).with_columns(heavy_expr(self.table, self.th).alias("heavy"))
 
     def _partial(self, elapsed: float) -> list[dict]:
         cl = self.current[0] if len(self.current) == 1 else pl.concat(self.current, how="vertical_relaxed")
@@ -103,7 +105,7 @@ class StreamDetector:
         if cl.height == 0:
             return []
         w = features.window_tables(cl, self.ws, self.table, detail=False)
-        mine = w.by_client.select("win", "dst_key", "src_key", "requests", "conns").filter(may_be_heavy(self.table))
+        mine = w.by_client.select(*CLIENT_COLS).filter(may_be_heavy(self.table))
         hist = mine if self.history is None else pl.concat([self.history, mine], how="vertical_relaxed")
         heavy = heavy_clients(features.Windows(w.by_class, w.by_dst, hist, w.table, w.window_s), self.th)
         cands = candidates(w, self.th, heavy)
@@ -114,7 +116,8 @@ class StreamDetector:
         edge = last + timedelta(seconds=self.ws - self.th.client_horizon_s)
         self.history = hist.filter(pl.col("win") > edge)
         self.past = self.history.group_by("dst_key", "src_key").agg(
-            pl.col("requests").sum().alias("p_req"), pl.col("conns").sum().alias("p_conn"))
+            pl.col("requests").sum().alias("p_req"), pl.col("conns").sum().alias("p_conn"),
+            pl.col("paths").max().alias("p_paths"))
         c = w.by_client.group_by("src_ip").agg(pl.col("records").sum(), pl.col("bytes").sum())
         self.sources.add_many(c["src_ip"].to_list(), c["records"].to_list(), c["bytes"].to_list())
         return events
