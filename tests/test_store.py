@@ -117,3 +117,31 @@ def test_cli_ingest_prints_one_json_line_per_input(tmp_path, flow_paths):
     assert second.exit_code == 0 and '"status": "already ingested"' in second.output
     missing = runner.invoke(app, ["ingest", str(tmp_path / "nope.csv"), "--db", str(db)])
     assert missing.exit_code == 2
+
+
+def test_every_kind_ingests_with_the_sources_md_counts(tmp_path, datasets):
+    """Captures, the access log, flows and a report series into one store; the numbers are the
+    ones SOURCES.md gives (apache_logs: 10,000 lines, all accepted by the access-log reader)."""
+    expect = {
+        "pcap/cic-ddos2019/CIC-DDoS-2019-SynFlood.pcap": ("packets", 26_316),
+        "pcap/stopddos/amp.TCP.reflection.SYNACK.pcap": ("packets", 8_000),
+        "pcap/stopddos/amp.TCP.syn.optionallyACK.optionallysamePort.pcapng": ("packets", 896),
+        "pcap/stopddos/amp.UDP.snmp.src161.pcapng": ("packets", 4_373),
+        "pcap/stopddos/amp.dns.RRSIG.fragmented.pcap": ("packets", 4_412),
+        "pcap/stopddos/pkt.TCP.synflood.spoofed.pcap": ("packets", 37_841),
+        "logs/elastic-apache/apache_logs": ("requests", 10_000),
+        "flows/cicids2017-improved/DoS_Hulk_5000.csv": ("flows", 5_000),
+        "nab/data/realTweets/Twitter_volume_GOOG.csv": ("reports", None),
+    }
+    db = tmp_path / "case.duckdb"
+    results = store.ingest([datasets / p for p in expect], db)
+    for (rel, (table, n)), r in zip(expect.items(), results, strict=True):
+        assert r["table"] == table, rel
+        if n is not None:
+            assert r["records"] + r["rejected"] == n, rel
+    sums = store.query(db, "SELECT table_name, sum(records)::BIGINT AS n FROM inputs GROUP BY 1").to_pylist()
+    totals = {d["table_name"]: d["n"] for d in sums}
+    for table in ("packets", "requests", "flows", "reports"):
+        stored = store.query(db, f"SELECT count(*) AS n FROM {table}").to_pylist()[0]["n"]
+        assert stored == totals[table]
+    assert totals["packets"] == 26_316 + 8_000 + 896 + 4_373 + 4_412 + 37_841
