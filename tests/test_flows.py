@@ -359,3 +359,22 @@ def test_hostile_zeek_json_lines_rejected_by_line(tmp_path, data):
     got = sum(b.num_rows for b in zeek.read(path, rej))
     assert got == 40 - len(bad)
     assert sorted(r.where for r in rej.samples) == [i + 1 for i in bad]
+
+
+def test_cicflowmeter_older_column_spellings(tmp_path, flow_dir):
+    """CIC-IDS2017/CIC-DDoS2019 CSVs spell the columns " Source IP", " Total Backward Packets",
+    " SYN Flag Count" (leading spaces, long names): the same rows under those names read the same."""
+    renames = {"Src IP": " Source IP", "Dst IP": " Destination IP", "Src Port": " Source Port",
+               "Dst Port": " Destination Port", "Protocol": " Protocol", "Timestamp": " Timestamp",
+               "Flow Duration": " Flow Duration", "Total Fwd Packet": " Total Fwd Packets",
+               "Total Bwd packets": " Total Backward Packets",
+               "Total Length of Fwd Packet": "Total Length of Fwd Packets",
+               "Total Length of Bwd Packet": " Total Length of Bwd Packets", "SYN Flag Count": " SYN Flag Count",
+               "Label": " Label"}
+    head, body = (flow_dir / "DDoS_5000.csv").read_bytes().split(b"\n", 1)
+    old_head = ",".join(renames.get(c, c) for c in head.decode().split(","))
+    path = write(tmp_path / "old.csv", old_head.encode() + b"\n" + body)
+    inp, old = read(path)
+    _, new = read(flow_dir / "DDoS_5000.csv")
+    assert (inp.kind, inp.format, inp.rejections.count) == ("flows", "cicflowmeter", 0)
+    assert old.equals(new)
