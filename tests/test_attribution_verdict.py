@@ -134,7 +134,15 @@ BOTNET_COUNTRIES = ["US", "BR", "IN", "VN", "ID", "CN", "RU", "DE", "FR", "TR", 
 
 
 @pytest.fixture(scope="module")
-def generated():
+def generated(tmp_path_factory):
+    """Captures from the project's generator, written as pcap and read back by the reader."""
+    from surgescope.simulate import pcapwriter
+
+    def through_pcap(name, table):
+        path = tmp_path_factory.mktemp("gen") / f"{name}.pcap"
+        pcapwriter.write(table, path)
+        return open_input(path, "pcap").read_all()
+
     rng = np.random.default_rng(2025)
     pool = [ip for c in BOTNET_COUNTRIES for ip in sample_addresses(15, rng, c, "isp")]
     pool += sample_addresses(80, rng, as_class="hosting")
@@ -147,7 +155,7 @@ def generated():
                              sources=sample_addresses(20, rng, as_class="hosting"))], seed=6)
     spoofed = generate([Phase("syn-flood", duration=3, rate=2000, target="203.0.113.10")], seed=7)
     dns = generate([Phase("dns-amplification", duration=3, rate=2000, target="203.0.113.10")], seed=8)
-    return {name: attribute(None, [t]) for name, t in
+    return {name: attribute(None, [through_pcap(name, t)]) for name, t in
             dict(botnet=botnet, direct=direct, direct_syn=direct_syn, hosted=hosted, spoofed=spoofed, dns=dns).items()}
 
 

@@ -158,6 +158,8 @@ def collect(tables: Iterable[pa.Table | pl.DataFrame], attacks: Sequence[dict] |
                 inside = inside | pl.col("ts").is_between(pl.lit(s), pl.lit(e))
             narrowed = df.filter(inside)
             df = narrowed if narrowed.height else df
+        # rows whose source address did not parse carry no location; they are not sources
+        df = df.filter(pl.col("src_ip_hi").is_not_null() & pl.col("src_ip_lo").is_not_null())
         frames.append(_normalise(df, kind))
         kinds.append(kind)
     rows = pl.concat(frames, how="vertical_relaxed") if frames else _normalise(
