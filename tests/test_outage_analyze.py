@@ -108,3 +108,15 @@ def test_analyses_outage_fills_incident(datasets):
     assert set(inc.timelines["reports"][0]) == {"t", "value"}
     assert inc.timelines["requests"]
     json.loads(inc.to_json())
+
+
+def test_read_series_mixed_time_forms(tmp_path):
+    from surgescope.outage.analyze import read_series
+
+    p = tmp_path / "mixed.csv"
+    p.write_text("time,value\n2025-03-10T10:00:00+01:00,5\n2025-03-10 09:01:00,6\n1741597260,7\nsoon,8\n")
+    ts, values, rej = read_series(p)
+    # +01:00 is converted, a naive time is UTC, a bare number is epoch seconds (09:01:00 UTC)
+    assert [str(t) for t in ts.astype("datetime64[ns]").astype("datetime64[s]")] == ["2025-03-10T09:00:00", "2025-03-10T09:01:00", "2025-03-10T09:01:00"]
+    assert values.tolist() == [5.0, 6.0, 7.0]
+    assert rej.count == 1 and rej.samples[0].where == 5

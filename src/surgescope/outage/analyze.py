@@ -136,12 +136,7 @@ def read_series(path: str | Path) -> tuple[np.ndarray, np.ndarray, Rejections]:
     vcol = next((lower[n] for n in VALUE_NAMES if n in lower and lower[n] != tcol),
                 next(c for c in df.columns if c != tcol))
     text = df[tcol].str.strip_chars()
-    ts = text.str.to_datetime(time_unit="ns", time_zone="UTC", strict=False)
-    if ts.null_count() > text.null_count() or ts.null_count() == len(ts):
-        # epoch seconds, or a format the default parser does not take
-        num = text.cast(pl.Float64, strict=False)
-        as_epoch = (num * 1e9).cast(pl.Int64, strict=False).cast(pl.Datetime("ns", "UTC"))
-        ts = ts.fill_null(as_epoch)
+    ts = _parse_times(text)
     vals = df[vcol].str.strip_chars().cast(pl.Float64, strict=False)
     bad = ts.is_null() | vals.is_null() | vals.is_nan() | vals.is_infinite()
     rej = Rejections(unit="line")
@@ -153,6 +148,32 @@ def read_series(path: str | Path) -> tuple[np.ndarray, np.ndarray, Rejections]:
     good = ~bad
     ts_ns = ts.filter(good).dt.epoch("ns").to_numpy().astype(np.int64)
     return ts_ns, vals.filter(good).to_numpy().astype(np.float64), rej
+
+
+TIME_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f%z",
+                "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+
+
+def _parse_times(text: pl.Series) -> pl.Series:
+    """UTC timestamps from mixed text: inferred format, common ISO forms, then epoch seconds.
+
+    Times without an offset are taken as UTC. Each attempt only fills what is still missing,
+    so one file may mix forms.
+    """
+    utc = pl.Datetime("ns", "UTC")
+    ts = text.str.to_datetime(time_unit="ns", time_zone="UTC", strict=False)
+    for fmt in TIME_FORMATS:
+        if ts.null_count() == text.null_count():
+            break
+        if "%z" in fmt:
+            more = text.str.to_datetime(fmt, time_unit="ns", strict=False).dt.convert_time_zone("UTC")
+        else:
+            more = text.str.to_datetime(fmt, time_unit="ns", strict=False).dt.replace_time_zone("UTC")
+        ts = ts.fill_null(more.cast(utc))
+    if ts.null_count() > text.null_count():
+        num = text.cast(pl.Float64, strict=False)
+        ts = ts.fill_null((num * 1e9).cast(pl.Int64, strict=False).cast(utc))
+    return ts
 
 
 def detect_file(path: str | Path) -> list[dict[str, Any]]:
