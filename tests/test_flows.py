@@ -299,12 +299,19 @@ def test_random_bytes_only_input_error(tmp_path, blob, module):
                zeek: zeek_tsv([]).split("#close")[0].encode()}
     for body in (blob, headers[module] + blob):
         path = write(tmp_path / "random.bin", body)
-        rej = Rejections()
+        rej = Rejections(max_samples=10_000)
+        rows = 0
         try:
             for b in module.read(path, rej):
                 assert b.schema.equals(FLOWS)
+                rows += b.num_rows
         except InputError:
-            pass
+            continue
+        # Every record and every rejection is a distinct line of the input, numbered within it.
+        lines = body.count(b"\n") + 1
+        assert rows + rej.count <= lines
+        assert all(1 <= s.where <= lines for s in rej.samples)
+        assert len({s.where for s in rej.samples}) == len(rej.samples)
 
 
 CIC_SMALL = ("Src IP,Dst IP,Timestamp,Flow Duration,Label\n"

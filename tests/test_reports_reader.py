@@ -178,12 +178,21 @@ def test_hostile_rows_rejected_by_line(tmp_path, data):
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(blob=st.binary(max_size=3000), prefix=st.sampled_from([b"", b"timestamp,value\n", b'{"time": "2025-03-10"}\n']))
 def test_random_bytes_only_input_error(tmp_path, blob, prefix):
-    path = write(tmp_path / "random.bin", prefix + blob)
+    body = prefix + blob
+    path = write(tmp_path / "random.bin", body)
+    rej = Rejections(max_samples=10_000)
+    rows = 0
     try:
-        for b in reports.read(path, Rejections()):
+        for b in reports.read(path, rej):
             assert b.schema.equals(REPORTS)
+            rows += b.num_rows
     except InputError:
-        pass
+        return
+    # Every record and every rejection is a distinct line of the input, numbered within it.
+    lines = body.count(b"\n") + 1
+    assert rows + rej.count <= lines
+    assert all(1 <= s.where <= lines for s in rej.samples)
+    assert len({s.where for s in rej.samples}) == len(rej.samples)
 
 
 def test_ten_megabyte_line(tmp_path):
