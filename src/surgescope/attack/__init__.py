@@ -85,9 +85,14 @@ def _summarise(cl: pl.DataFrame, heavy: pl.DataFrame, tracker: Tracker, table_na
     cl = cl.join(heavy_ever, on=["dst_key", "src_key"], how="left").with_columns(
         (pl.col("bot").fill_null(False) & pl.col("web")).alias("bot"))
     in_span = (pl.col("win") >= pl.col("start_win")) & (pl.col("win") < pl.col("end_win"))
+    # Web traffic of ordinary clients counts only when the HTTP vector came from the static
+    # thresholds (windows without heavy clients), never alongside a bot flood.
+    bot_windows = heavy.filter(pl.col("heavy")).select("win", "dst_key").unique()
     others = (
         cl.filter(~pl.col("bot")).with_columns(vec.alias("vector"))
-        .filter(pl.col("vector") != "http-flood")
+        .join(bot_windows.with_columns(pl.lit(True).alias("botwin")), on=["win", "dst_key"], how="left")
+        .filter((pl.col("vector") != "http-flood") | pl.col("botwin").is_null())
+        .drop("botwin")
         .join(active, on=["win", "dst_key", "vector"], how="inner")
         .join(spans, on="dst_key", how="inner").filter(in_span)
     )

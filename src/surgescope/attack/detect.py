@@ -185,6 +185,7 @@ def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None, sp
         | ((cls == "icmp-flood") & (rate >= th.icmp_rate))
         | ((cls == "ip-fragment") & (rate >= th.frag_rate))
     )
+    cand = cand & (cls != "web")
     if th.static is not None:
         s = th.static
         dst_rate = pl.col("d_records") / ws
@@ -192,12 +193,12 @@ def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None, sp
             (dst_rate >= s.flows) if w.table == "flows" else (dst_rate >= s.pps)
         )
         dominant = pl.col("records") == pl.col("records").max().over("win", "dst_key")
-        cand = cand | (over & dominant & ~cls.is_in(["other"]))
+        cand = cand | (over & dominant & (cls != "other"))
     rows = x.select(
         "win", "dst_key", "dst_ip",
         pl.when(cls == "web").then(pl.lit("http-flood")).otherwise(cls).alias("vector"),
         rate.cast(pl.Float64).alias("rate"), pl.col("records").cast(pl.Int64),
-        (cand & (cls != "web")).fill_null(False).alias("candidate"),
+        cand.fill_null(False).alias("candidate"),
     )
     # HTTP flood: requests (flows) of heavy clients.
     if heavy is None:
@@ -221,8 +222,14 @@ def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None, sp
             (pl.col("heavy_req") / ws >= (th.http_flow_rate if w.table == "flows" else th.http_rate)).alias("candidate"),
         )
     )
-    rows = rows.filter(pl.col("vector") != "http-flood")
-    return pl.concat([rows, web], how="vertical").sort("win", "dst_key", "vector").collect()
+    # Web rows stay only as static-threshold candidates; heavy clients make the others.
+    rows = rows.filter((pl.col("vector") != "http-flood") | pl.col("candidate"))
+    return (
+        pl.concat([rows, web], how="vertical")
+        .group_by("win", "dst_key", "vector", maintain_order=True)
+        .agg(pl.col("dst_ip").first(), pl.col("rate").max(), pl.col("records").max(), pl.col("candidate").any())
+        .sort("win", "dst_key", "vector").collect()
+    )
 
 
 @dataclass

@@ -58,31 +58,26 @@ class SpaceSaving:
 
     def __init__(self, k: int = 1000):
         self.k = k
-        self.table = pl.DataFrame(schema={"ip": pl.String, "count": pl.Float64, "error": pl.Float64,
-                                          "bytes": pl.Float64})
+        self.count: dict[str, float] = {}
+        self.error: dict[str, float] = {}
+        self.bytes: dict[str, float] = {}
         self.total = 0.0
-
-    def _min(self, t: pl.DataFrame) -> float:
-        return float(t["count"].min()) if t.height >= self.k else 0.0
 
     def add(self, item: str, weight: float = 1.0, nbytes: float = 0.0) -> None:
         self.total += weight
-        t = self.table
-        hit = t["ip"] == item
-        if hit.any():
-            self.table = t.with_columns(
-                pl.when(hit).then(pl.col("count") + weight).otherwise(pl.col("count")).alias("count"),
-                pl.when(hit).then(pl.col("bytes") + nbytes).otherwise(pl.col("bytes")).alias("bytes"))
+        if item in self.count:
+            self.count[item] += weight
+            self.bytes[item] += nbytes
             return
-        row = pl.DataFrame({"ip": [item], "count": [float(weight)], "error": [0.0], "bytes": [float(nbytes)]})
-        if t.height < self.k:
-            self.table = pl.concat([t, row])
+        if len(self.count) < self.k:
+            self.count[item], self.error[item], self.bytes[item] = weight, 0.0, nbytes
             return
         # Replace the minimum: the newcomer inherits its count as possible over-estimate.
-        i = int(t["count"].arg_min())
-        m = float(t["count"][i])
-        row = row.with_columns(pl.lit(m + weight).alias("count"), pl.lit(m).alias("error"))
-        self.table = pl.concat([t.filter(pl.int_range(pl.len()) != i), row])
+        victim = min(self.count, key=self.count.__getitem__)
+        m = self.count.pop(victim)
+        self.error.pop(victim)
+        self.bytes.pop(victim)
+        self.count[item], self.error[item], self.bytes[item] = m + weight, m, nbytes
 
     def add_many(self, items: Iterable[str], weights: Iterable[float], nbytes: Iterable[float] | None = None) -> None:
         items = list(items)
@@ -98,22 +93,31 @@ class SpaceSaving:
         # The batch as a summary of at most k items: its (k+1)-th count bounds the rest.
         m_b = float(batch["count"][self.k]) if batch.height > self.k else 0.0
         batch = batch.head(self.k).with_columns(pl.lit(0.0).alias("error"))
-        m_s = self._min(self.table)
-        u = self.table.join(batch, on="ip", how="full", coalesce=True, suffix="_b")
+        table = pl.DataFrame(
+            {"ip": list(self.count), "count": list(self.count.values()), "error": list(self.error.values()),
+             "bytes": list(self.bytes.values())},
+            schema={"ip": pl.String, "count": pl.Float64, "error": pl.Float64, "bytes": pl.Float64},
+        )
+        m_s = min(self.count.values()) if len(self.count) >= self.k else 0.0
+        u = table.join(batch, on="ip", how="full", coalesce=True, suffix="_b")
         merged = u.select(
             "ip",
             (pl.col("count").fill_null(m_s) + pl.col("count_b").fill_null(m_b)).alias("count"),
             (pl.col("error").fill_null(m_s) + pl.col("error_b").fill_null(m_b)).alias("error"),
             (pl.col("bytes").fill_null(0.0) + pl.col("bytes_b").fill_null(0.0)).alias("bytes"),
         )
-        self.table = merged.sort(["count", "ip"], descending=[True, False]).head(self.k)
+        merged = merged.sort(["count", "ip"], descending=[True, False]).head(self.k)
+        ips = merged["ip"].to_list()
+        self.count = dict(zip(ips, merged["count"].to_list(), strict=True))
+        self.error = dict(zip(ips, merged["error"].to_list(), strict=True))
+        self.bytes = dict(zip(ips, merged["bytes"].to_list(), strict=True))
 
     def bound(self) -> float:
         """The worst over-estimate of any count: total / k."""
         return self.total / self.k
 
     def top(self, n: int = 20) -> list[dict]:
-        t = self.table.sort(["count", "ip"], descending=[True, False]).head(n)
+        items = sorted(self.count, key=lambda i: (-self.count[i], i))[:n]
         tot = self.total or 1.0
-        return [{"ip": r["ip"], "count": r["count"], "error": r["error"], "bytes": r["bytes"],
-                 "share": r["count"] / tot} for r in t.iter_rows(named=True)]
+        return [{"ip": i, "count": self.count[i], "error": self.error[i], "bytes": self.bytes[i],
+                 "share": self.count[i] / tot} for i in items]
