@@ -141,13 +141,14 @@ def test_sample_addresses_are_in_the_asked_country_and_class():
 
 def test_shipped_data_has_provenance_and_is_small():
     meta = json.loads((geodata.DATA_DIR / "METADATA.json").read_text())
-    for name in ("asn", "country"):
+    for name in ("asn", "country", "ipfire"):
         m = meta["tables"][name]
         assert m["data_date"][:4].isdigit() and m["attribution"] and m["licence"]
         assert (geodata.DATA_DIR / m["file"]).stat().st_size < 4_000_000
     assert "CC BY 4.0" in (geodata.DATA_DIR / "ATTRIBUTION.md").read_text()
+    assert meta["tables"]["ipfire"]["licence"] == "CC-BY-SA-4.0"
     names = [d["name"] for d in enrich.data_sources()]
-    assert len(names) == 5 and all(d["data_date"] for d in enrich.data_sources())
+    assert len(names) == 6 and all(d["data_date"] for d in enrich.data_sources())
 
 
 def test_build_round_trips_a_small_package(tmp_path):

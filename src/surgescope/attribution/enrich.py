@@ -214,6 +214,39 @@ def country_whois(hi, lo) -> np.ndarray:
     return _cc_strings(country_whois_codes(hi, lo))
 
 
+def country_ipfire(hi, lo) -> np.ndarray:
+    """Country from IPFire's location database (Debian tor-geoipdb); all None if not installed."""
+    try:
+        t = geodata.load("ipfire")
+    except geodata.GeoDataError:
+        return np.full(len(np.asarray(hi)), None, dtype=object)
+    return _cc_strings(_values(t, range_index(t, hi, lo), "cc", 0).astype(np.uint16))
+
+
+def consensus(*opinions: np.ndarray) -> tuple[np.ndarray, list[bool | None]]:
+    """(country, all-agree flag) per address from several country opinions, first = preferred.
+
+    The country is the one most sources name (ties go to the earlier opinion); the flag is
+    True when every source that answered names the same country, None when fewer than two
+    answered.
+
+    >>> c, a = consensus(np.array(["DE", "US", None], dtype=object), np.array(["DE", "CA", "FR"], dtype=object),
+    ...                  np.array([None, "CA", None], dtype=object))
+    >>> c.tolist(), a
+    (['DE', 'CA', 'FR'], [True, False, None])
+    """
+    country, agree = [], []
+    for votes in zip(*opinions, strict=True):
+        named = [v for v in votes if v is not None]
+        if not named:
+            country.append(None)
+            agree.append(None)
+            continue
+        country.append(max(named, key=lambda v: (named.count(v), -named.index(v))))
+        agree.append(None if len(named) < 2 else len(set(named)) == 1)
+    return np.array(country, dtype=object), agree
+
+
 def country_registry(hi, lo) -> np.ndarray:
     """Registered country from the RIRs' allocation data (``iptocc`` batch API); None if none.
 
@@ -333,21 +366,20 @@ def enrich_addresses(hi, lo, mmdb_paths: Sequence[str | Path] = ()) -> pl.DataFr
     numbers, orgs = asn(uh, ul)
     reg = country_registry(uh, ul)
     who = country_whois(uh, ul)
+    ipf = country_ipfire(uh, ul)
     cat = special(uh, ul)
     cls = as_class(numbers)
     routed = numbers != 0
     cat = np.where((cat == None) & ~routed, "unrouted", cat)  # noqa: E711 (object array compare)
-    agree = [None if (a is None or b is None) else a == b for a, b in zip(reg, who, strict=True)]
-    country = np.where(who != None, who, reg)  # noqa: E711
     # private/reserved space has no country, whatever a range table may say about it
     nonpublic = (cat != None) & (cat != "unrouted")  # noqa: E711
-    country = np.where(nonpublic, None, country)
-    reg = np.where(nonpublic, None, reg)
-    who = np.where(nonpublic, None, who)
+    reg, who, ipf = (np.where(nonpublic, None, x) for x in (reg, who, ipf))
+    country, agree = consensus(who, reg, ipf)
     out = df.with_columns(
         pl.Series("country", country.tolist(), dtype=pl.String),
         pl.Series("country_registry", reg.tolist(), dtype=pl.String),
         pl.Series("country_whois", who.tolist(), dtype=pl.String),
+        pl.Series("country_ipfire", ipf.tolist(), dtype=pl.String),
         pl.Series("countries_agree", agree, dtype=pl.Boolean),
         pl.Series("asn", np.where(routed, numbers, 0).astype(np.uint32)).replace(0, None),
         pl.Series("as_org", orgs.tolist(), dtype=pl.String),
@@ -369,9 +401,10 @@ def enrich(table: pa.Table | pl.DataFrame, prefix: str = "src",
     """``table`` with country, country_registry, country_whois, countries_agree, asn, as_org,
     as_class and special columns for its ``{prefix}_ip_hi``/``{prefix}_ip_lo`` addresses.
 
-    ``country`` is the consensus: the geo-whois-asn-country value (it includes operators'
-    geofeeds, so it follows where a block is used), else the registered country;
-    ``countries_agree`` says whether the two sources agree (null when one has no answer).
+    ``country`` is the consensus (:func:`consensus`) of geo-whois-asn-country (preferred on a
+    tie: it includes operators' geofeeds, so it follows where a block is used), the registered
+    country and IPFire's; ``countries_agree`` says whether all sources that answered agree
+    (null when fewer than two answered).
     Returns the same kind of table it was given.
     """
     df = table if isinstance(table, pl.DataFrame) else pl.from_arrow(table)
@@ -389,8 +422,11 @@ def data_sources(mmdb_paths: Sequence[str | Path] = ()) -> list[dict]:
     """Every enrichment's source, licence, attribution and data date, for the report."""
     meta = geodata.metadata().get("tables", {})
     out = []
-    for name, what in (("asn", "IP -> AS number and owner"), ("country", "IP -> country (geofeed/WHOIS/AS)")):
+    for name, what in (("asn", "IP -> AS number and owner"), ("country", "IP -> country (geofeed/WHOIS/AS)"),
+                       ("ipfire", "IP -> country (IPFire location database)")):
         m = meta.get(name, {})
+        if name == "ipfire" and not m:
+            continue  # optional source, not built
         out.append({
             "name": what, "source": m.get("source", "missing: run `surgescope geo update`"),
             "url": m.get("url"), "licence": m.get("licence"), "attribution": m.get("attribution"),
@@ -442,8 +478,8 @@ def sample_addresses(
     For the traffic generators: sources "in Ukraine on residential ISPs" are
     ``sample_addresses(100, rng, "UA", "isp")`` (``residential`` is accepted for ``isp``).
     Ranges are drawn uniformly (so many networks appear, not only the largest), then an address
-    uniformly inside the range; every returned address looks up to the asked country (in both
-    country sources) and class.
+    uniformly inside the range; every returned address looks up to the asked country (in every
+    country source) and class.
 
     >>> ips = sample_addresses(3, np.random.default_rng(0), country="UA", as_class="isp")
     >>> country_whois(*ipaddr.from_strings(ips)).tolist()
@@ -474,8 +510,10 @@ def sample_addresses(
         hi, lo = ipaddr.from_v4_ints(v4)
         good = special(hi, lo) == None  # noqa: E711
         if country is not None:
-            # both country sources must say so, so the generated sources are unambiguous
+            # every country source must say so, so the generated sources are unambiguous
+            ipf = country_ipfire(hi, lo)
             good &= (country_whois(hi, lo) == country.upper()) & (country_registry(hi, lo) == country.upper())
+            good &= (ipf == country.upper()) | (ipf == None)  # noqa: E711 (None: IPFire not built)
         out = np.concatenate([out, v4[good]])[:n]
         if len(out) >= n:
             break

@@ -385,7 +385,7 @@ def dispersion(traffic: Traffic) -> dict:
     ]
     if agreement is not None:
         figures.append(figure("country_source_agreement", agreement,
-                              f"The registry country (RIR allocations) and the geofeed/WHOIS country agree for {agreement:.0%} of sources."))
+                              f"The registry country (RIR allocations), the geofeed/WHOIS country and IPFire's agree for {agreement:.0%} of sources."))
     return {"countries": k, "asns": asns, "top_country": top_c, "top_country_share": top_share,
             "entropy_bits": h, "normalised_entropy": hn, "agreement": agreement, "figures": figures}
 

@@ -9,6 +9,10 @@ the tarball):
   AS data; the package says CC0-1.0 while its README credits NRO's CC BY 4.0 data, so we give
   the NRO attribution as well.
 
+- optionally IPFire's location database as converted for Tor by Debian's ``tor-geoipdb``
+  package (``apt-get download`` + unpacking, the tor daemon is not installed): a third, independent
+  country opinion; CC BY-SA 4.0.
+
 The build turns the CSV ranges into compact sorted arrays in one compressed ``.npz`` per
 source (IPv4 starts/ends as ``uint32``, IPv6 as two ``uint64`` halves; adjacent ranges with
 the same value merged; organisation names deduplicated into one string table keyed by ASN;
@@ -268,6 +272,105 @@ def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
     np.savez_compressed(path, **_encode(arrays))
 
 
+IPFIRE_ATTRIBUTION = (
+    "Country data: IPFire Location database (location.ipfire.org, IPFire Project), as exported for "
+    "Tor by Debian's tor-geoipdb package; licence CC BY-SA 4.0. Converted to range arrays by "
+    "surgescope; this derived table is shared under the same licence. Regional codes (EU, AP) and "
+    "unknowns (??) are left without a country."
+)
+NOT_COUNTRIES = {"??", "EU", "AP", "A1", "A2", "O1"}
+
+
+def fetch_ipfire(workdir: Path) -> Path | None:
+    """``apt-get download tor-geoipdb`` and unpack it; the folder holding geoip/geoip6, or None."""
+    apt = shutil.which("apt-get")
+    if apt is None:
+        return None
+    r = subprocess.run([apt, "download", "tor-geoipdb"], cwd=workdir, capture_output=True, text=True,
+                       timeout=600, check=False)
+    debs = sorted(workdir.glob("tor-geoipdb*.deb"))
+    if r.returncode != 0 or not debs:
+        return None
+    return _unpack_deb(debs[-1], workdir / "tor-geoipdb")
+
+
+def _unpack_deb(deb: Path, dest: Path) -> Path | None:
+    dpkg = shutil.which("dpkg-deb")
+    if dpkg is None:
+        return None
+    subprocess.run([dpkg, "-x", str(deb), str(dest)], check=True, timeout=300)
+    found = sorted(dest.rglob("geoip"))
+    return found[0].parent if found else None
+
+
+def _locate_ipfire(source_dir: Path) -> Path | None:
+    found = [p for p in sorted(source_dir.rglob("geoip")) if (p.parent / "geoip6").is_file()]
+    if found:
+        return found[0].parent
+    debs = sorted(source_dir.glob("tor-geoipdb*.deb"))
+    return _unpack_deb(debs[-1], source_dir / "_tor-geoipdb") if debs else None
+
+
+def _tor_rows(path: Path, v6: bool) -> tuple[list[int], list[int], list[str], str]:
+    """(starts, ends, countries, generated date) of a Tor geoip/geoip6 file."""
+    import ipaddress
+
+    starts, ends, ccs, generated = [], [], [], "unknown"
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#"):
+                if line.startswith("# Generated:"):
+                    try:
+                        generated = datetime.strptime(line.split(":", 1)[1].strip()[:16], "%a, %d %b %Y").date().isoformat()
+                    except ValueError:
+                        pass
+                continue
+            parts = line.strip().split(",")
+            if len(parts) != 3:
+                continue
+            a, b, cc = parts
+            if v6:
+                starts.append(int(ipaddress.IPv6Address(a)))
+                ends.append(int(ipaddress.IPv6Address(b)))
+            else:
+                starts.append(int(a))
+                ends.append(int(b))
+            ccs.append("" if cc in NOT_COUNTRIES else cc)
+    return starts, ends, ccs, generated
+
+
+def build_ipfire(tor_dir: Path, out: Path) -> dict:
+    arrays: dict[str, np.ndarray] = {}
+    counts: dict = {}
+    for fam, name in (("ipv4", "geoip"), ("ipv6", "geoip6")):
+        st, en, cc, generated = _tor_rows(tor_dir / name, fam == "ipv6")
+        counts[f"{fam}_source_rows"] = len(st)
+        counts["data_date"] = generated
+        keep = [i for i, c in enumerate(cc) if c]
+        st, en, cc = _merge([st[i] for i in keep], [en[i] for i in keep], [cc[i] for i in keep])
+        counts[f"{fam}_ranges"] = len(st)
+        if fam == "ipv4":
+            arrays["v4_start"] = np.array(st, dtype=np.uint32)
+            arrays["v4_end"] = np.array(en, dtype=np.uint32)
+            arrays["v4_cc"] = _cc_codes(cc)
+        else:
+            arrays["v6_start_hi"], arrays["v6_start_lo"] = _split128(st)
+            arrays["v6_end_hi"], arrays["v6_end_lo"] = _split128(en)
+            arrays["v6_cc"] = _cc_codes(cc)
+    _save(out / "ipfire.npz", arrays)
+    return counts
+
+
+def _deb_version(tor_dir: Path) -> str:
+    changelog = next(iter(sorted(tor_dir.parents[2].rglob("changelog.Debian.gz"))), None) if len(tor_dir.parents) > 2 else None
+    if changelog is None:
+        return "unknown"
+    import gzip
+
+    first = gzip.open(changelog, "rt").readline()
+    return first.split("(", 1)[1].split(")", 1)[0] if "(" in first else "unknown"
+
+
 def _version(pkg: Path) -> str:
     return json.loads((pkg / "package.json").read_text())["version"]
 
@@ -281,8 +384,9 @@ def _data_date(version: str) -> str:
         return "unknown"
 
 
-def build(packages: dict[str, Path], out: Path = DATA_DIR) -> dict:
-    """Build ``asn.npz``, ``country.npz`` and ``METADATA.json`` in ``out`` from unpacked packages."""
+def build(packages: dict[str, Path | None], out: Path = DATA_DIR) -> dict:
+    """Build ``asn.npz``, ``country.npz`` (and ``ipfire.npz`` when ``packages["ipfire"]`` is
+    given) and ``METADATA.json`` in ``out`` from unpacked packages."""
     out.mkdir(parents=True, exist_ok=True)
     meta: dict = {"built_at": datetime.now(UTC).isoformat(timespec="seconds"), "tables": {}}
     for name, builder in (("asn", build_asn), ("country", build_country)):
@@ -299,6 +403,18 @@ def build(packages: dict[str, Path], out: Path = DATA_DIR) -> dict:
             "bytes": (out / f"{name}.npz").stat().st_size,
             **counts,
         }
+    tor_dir = packages.get("ipfire")
+    if tor_dir is not None:
+        counts = build_ipfire(tor_dir, out)
+        meta["tables"]["ipfire"] = {
+            "file": "ipfire.npz",
+            "source": f"Debian tor-geoipdb {_deb_version(tor_dir)} (IPFire Location database)",
+            "url": "https://location.ipfire.org/",
+            "licence": "CC-BY-SA-4.0",
+            "attribution": IPFIRE_ATTRIBUTION,
+            "bytes": (out / "ipfire.npz").stat().st_size,
+            **counts,
+        }
     (out / "METADATA.json").write_text(json.dumps(meta, indent=2) + "\n")
     load.cache_clear()
     metadata.cache_clear()
@@ -307,14 +423,19 @@ def build(packages: dict[str, Path], out: Path = DATA_DIR) -> dict:
 
 
 def update(source_dir: str | Path | None = None, out: Path = DATA_DIR) -> dict:
-    """Rebuild the shipped tables: fetch with npm (or use ``source_dir``), then :func:`build`."""
+    """Rebuild the shipped tables: fetch with npm and apt (or use ``source_dir``), then :func:`build`.
+
+    ``source_dir`` may hold the npm tarballs (or their unpacked ``package/`` folders) and,
+    optionally, ``tor-geoipdb*.deb`` or its unpacked ``geoip``/``geoip6`` files.
+    """
     if source_dir is not None:
         src = Path(source_dir)
         if not src.is_dir():
             raise GeoDataError(f"{src}: not a directory")
-        return build(_locate(src), out)
+        return build({**_locate(src), "ipfire": _locate_ipfire(src)}, out)
     with tempfile.TemporaryDirectory(prefix="surgescope-geo-") as tmp:
-        return build(fetch(Path(tmp)), out)
+        # IPFire is optional: without apt (or offline) the two ip-location-db tables still build
+        return build({**fetch(Path(tmp)), "ipfire": fetch_ipfire(Path(tmp))}, out)
 
 
 # --------------------------------------------------------------------------- loading

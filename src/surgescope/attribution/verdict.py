@@ -9,7 +9,7 @@ concentrated the countries look:
 - forged (spoofed) sources: 0.02 — the country breakdown is meaningless;
 - reflected traffic: 0.03 — the sources are abused servers, the attacker never appears;
 - otherwise ``0.7 x (0.4 + 0.6 x top-country share) x (1 - 0.6 x hosting/cloud/VPN share)
-  x (0.6 + 0.4 x agreement of the two country sources)``. The 0.7 ceiling is there because
+  x (0.6 + 0.4 x share of sources whose country sources all agree)``. The 0.7 ceiling is there because
   even a direct flood from residential addresses in one country usually comes from
   compromised devices controlled from elsewhere.
 
@@ -193,7 +193,7 @@ def attribute(
         "attackers send through compromised devices, rented servers, proxies and VPNs."
     ]
     if disp.get("agreement") is not None and disp["agreement"] < 0.97:
-        caveats.append(f"The two country sources disagree for {_pct(1 - disp['agreement'])} of sources; "
+        caveats.append(f"The country sources (registry, geofeed/WHOIS, IPFire) disagree for {_pct(1 - disp['agreement'])} of sources; "
                        "each country row shows how far they agree.")
     if infra.get("share", 0) >= 0.2:
         caveats.append(f"{_pct(infra['share'])} of sources are in hosting, cloud or VPN networks: rented machines "
@@ -291,7 +291,7 @@ def _verdict_text(no_attack, traffic, countries, asns, refl, spoof, disp, infra,
         parts.append(f" and {disp['asns']} network{'s' if disp['asns'] != 1 else ''}, the largest AS{asns[0]['asn']} ({asns[0]['as_org']})")
     parts.append(". ")
     if disp.get("agreement") is not None:
-        parts.append(f"The two country sources agree for {_pct(disp['agreement'])} of them. ")
+        parts.append(f"The country sources agree for {_pct(disp['agreement'])} of them. ")
     parts.append(f"{_pct(infra.get('share', 0))} are in hosting, cloud or VPN networks. ")
     if disp["countries"] >= 10 and disp.get("normalised_entropy", 0) >= 0.5:
         parts.append("The spread looks like a botnet of compromised devices, whose locations are the victims' "
