@@ -16,7 +16,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from surgescope import ipaddr
 from surgescope.attribution import geodata
 from surgescope.attribution.enrich import sample_addresses
 from surgescope.attribution.verdict import attribute
