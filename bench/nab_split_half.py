@@ -5,7 +5,8 @@ in-sample. Here the same search is run on half the files and scored on the other
 files are numbered 1..58 in name order; parameters (and the NAB threshold) chosen on the
 odd-numbered files are scored on the even-numbered ones, and the reverse.
 
-Two searches: ``random`` (a seeded sample of GRID plus the shipped default) and ``coord``
+Two searches: ``random`` (a seeded sample of GRID only: the shipped default, tuned on every
+file, is left out so that it cannot leak into a half) and ``coord``
 (two rounds of coordinate ascent over COORD, one parameter at a time, from START: how the
 shipped default was found on the whole corpus).
 
@@ -81,7 +82,7 @@ def coordinate_search(files, idx, std, cache, rounds: int = 2):
 def candidates(samples: int, seed: int = 1) -> list[D.ExtremeLevelParams]:
     every = [dict(zip(GRID, combo, strict=True)) for combo in itertools.product(*GRID.values())]
     random.Random(seed).shuffle(every)
-    out = [D.EXTREME_LEVEL] + [dataclasses.replace(D.EXTREME_LEVEL, **c) for c in every[:samples]]
+    out = [dataclasses.replace(D.EXTREME_LEVEL, **c) for c in every[:samples]]
     return list(dict.fromkeys(out))
 
 
@@ -152,8 +153,6 @@ def main() -> None:
         sc = row[4]
         return nab.corpus_score([files[i] for i in idx], [sc[i] for i in idx], std, threshold)["normalised"]
 
-    default = rows[0]
-    print(f"shipped default: corpus {default[1]['normalised']:.2f} (in-sample), odd {default[2]['normalised']:.2f}, even {default[3]['normalised']:.2f}")
     print(f"best on the whole corpus: {best_all[1]['normalised']:.2f} with {best_all[0]}")
     print(f"chosen on odd files  ({best_odd[2]['normalised']:.2f} there) -> even files: "
           f"{on(even, best_odd, best_odd[2]['threshold']):.2f}   [{best_odd[0]}]")
