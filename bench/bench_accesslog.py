@@ -39,7 +39,7 @@ print(n, inp.rejections.count)
 
 def build(lines: int) -> Path:
     """The generated log (cached): same seed and floods every time."""
-    path = OUT / f"combined-{lines}-v2.log"
+    path = OUT / f"combined-{lines}-v3.log"
     if path.exists():
         return path
     from surgescope.simulate.accesslog import Flood, generate

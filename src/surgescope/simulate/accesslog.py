@@ -39,6 +39,9 @@ from surgescope import ipaddr
 #: Lines built and written per chunk (bounded memory whatever the file size).
 CHUNK_LINES = 250_000
 
+#: Distinct ids in ordinary URLs ("/status/{n}"), requested with Zipf popularity.
+ITEMS = 200_000
+
 PAGES = [
     ("/", 30), ("/index.html", 4), ("/home", 10), ("/explore", 4), ("/search?q={n}", 6),
     ("/api/1.1/timeline.json?cursor={n}", 12), ("/api/1.1/users/show.json?id={n}", 5),
@@ -125,9 +128,15 @@ def public_v4(rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.permutation(out)[:n]
 
 
-def _fill(templates: pl.Series, rng: np.random.Generator) -> pl.Series:
-    """Replace ``{n}`` in each template by a random number."""
-    nums = pl.Series(rng.integers(1, 2**40, size=len(templates)).astype(np.int64)).cast(pl.String)
+def _fill(templates: pl.Series, rng: np.random.Generator, items: np.ndarray | None = None) -> pl.Series:
+    """Replace ``{n}`` in each template by a number: one of ``items`` with Zipf popularity
+    (ordinary traffic: some pages are much more popular), else uniformly random (a flood's
+    cache-busting queries)."""
+    if items is not None:
+        pick = np.minimum(rng.zipf(1.2, size=len(templates)) - 1, len(items) - 1)
+        nums = pl.Series(items[pick]).cast(pl.String)
+    else:
+        nums = pl.Series(rng.integers(1, 2**40, size=len(templates)).astype(np.int64)).cast(pl.String)
     parts = templates.str.split_exact("{n}", 1).struct.unnest()
     has = templates.str.contains("{n}", literal=True)
     return pl.select(
@@ -195,6 +204,7 @@ def generate(
     meth_values, meth_p = _weights(METHODS)
     stat_values, stat_p = _weights(STATUSES)
 
+    items = rng.integers(10**11, 10**12, size=ITEMS)  # ids of the site's pages, users, images
     n_chunks = max(1, -(-lines // CHUNK_LINES))
     edges = np.linspace(0.0, duration_s, n_chunks + 1)
     counts = _chunk_counts(lines, duration_s, floods, edges, rng)
@@ -221,10 +231,10 @@ def generate(
                         "ts": ts,
                         "ip": client_ip.gather(who),
                         "method": pl.Series(meth_values).gather(rng.choice(len(meth_values), size=n, p=meth_p)),
-                        "path": _fill(pages.gather(rng.choice(len(pages), size=n, p=page_p)), rng),
+                        "path": _fill(pages.gather(rng.choice(len(pages), size=n, p=page_p)), rng, items),
                         "status": status.astype(np.int32),
                         "size": np.where(status == 304, 0, rng.lognormal(8.5, 1.6, size=n).astype(np.int64)),
-                        "referer": _fill(refs.gather(rng.choice(len(refs), size=n, p=ref_p)), rng),
+                        "referer": _fill(refs.gather(rng.choice(len(refs), size=n, p=ref_p)), rng, items),
                         "ua": client_ua.gather(who),
                     }))
                 else:
