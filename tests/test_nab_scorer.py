@@ -98,7 +98,8 @@ def test_bench_nab_cli_writes_rescorable_results(datasets, tmp_path, corpus):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert set(report) >= {"standard", "reward_low_FP_rate", "reward_low_FN_rate", "categories"}
-    assert "realTweets" in report["categories"]
+    assert report["realTweets"] == report["categories"]["realTweets"]
+    assert report["realTweets"]["windows"] == 33  # combined_windows.json: 33 windows in realTweets
     written = sorted(out.rglob("*.csv"))
     assert len(written) == 58
     assert written[0].read_text().splitlines()[0] == "timestamp,value,anomaly_score"

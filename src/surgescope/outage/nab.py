@@ -289,6 +289,8 @@ def run_benchmark(data_dir: str | Path, write_results: str | Path | None = None,
     if write_results is not None:
         write_nab_results(write_results, files, scores)
     result = score_all(files, scores, profiles)
+    # Twitter mention volume: the closest public data to outage reports, reported on its own
+    result["realTweets"] = result["categories"].get("realTweets")
     result["detector"] = DEFAULT_NAME if detector is default_scores else getattr(detector, "__name__", "custom")
     result["files"] = len(files)
     result["rows"] = int(sum(len(f.ts) for f in files))
