@@ -111,3 +111,26 @@ def test_multi_vector_waves_with_weighted_pools():
     assert "2025-03-10T10:00:32" <= vectors["syn-flood"]["start"] < "2025-03-10T10:00:33"
     # The heaviest-weighted bot leads the HTTP flood's sources.
     assert attacks[0]["top_sources"][0]["ip"] in bots[-5:]
+
+
+def test_access_log_flood_from_slow_bots(tmp_path):
+    """Access logs (the project's log generator): 200 bots, each only ~0.55 requests/s but
+    repeating a few paths, during 15 minutes of six hours; the bots are the sources found."""
+    from surgescope.simulate.accesslog import Flood
+    from surgescope.simulate.accesslog import generate as generate_log
+
+    path = tmp_path / "access.log"
+    g = generate_log(path, 200_000, seed=1, floods=[Flood(start_s=3600, duration_s=900, share=0.5, bots=200)])
+    (a,) = analyze(open_input(path).read_all(), "requests")["attacks"]
+    assert a["vector"] == "http-flood"
+    bots = set(g.bots[0])
+    assert len({s["ip"] for s in a["top_sources"]} & bots) >= 15  # of the top 20
+    assert abs(a["requests"] - g.flood_lines[0]) < 0.02 * g.flood_lines[0]
+    assert "2025-03-10T09:59" <= a["start"] < "2025-03-10T10:01"  # the flood began at 10:00
+    assert any("5xx/429" in n for n in a["notes"])
+
+
+def test_real_access_log_no_attack(datasets):
+    table = open_input(datasets / "logs/elastic-apache/apache_logs").read_all()
+    assert table.num_rows == 10_000  # SOURCES.md
+    assert analyze(table, "requests")["attacks"] == []

@@ -98,11 +98,18 @@ def _summarise(cl: pl.DataFrame, heavy: pl.DataFrame, tracker: Tracker, table_na
     )
     http_attacks = spans.filter(pl.col("attack").is_in(
         [i for i, a in enumerate(tracker.attacks) if "http-flood" in a["vectors"]]))
+    # Backdate by the horizon, but never into the previous attack on the same target.
     back = timedelta(seconds=th.client_horizon_s)
+    prev_end = pl.col("end_win").shift(1).over("dst_key", order_by="start_win")
+    http_attacks = spans.with_columns(
+        pl.max_horizontal(pl.col("start_win") - back, prev_end).alias("from_win")
+    ).filter(pl.col("attack").is_in(http_attacks["attack"].to_list()))
     bots = (
         cl.filter(pl.col("bot")).with_columns(pl.lit("http-flood").alias("vector"))
-        .join(http_attacks, on="dst_key", how="inner")
-        .filter((pl.col("win") >= pl.col("start_win") - back) & (pl.col("win") < pl.col("end_win")))
+        .join(http_attacks.drop("from_win"), on="dst_key", how="inner")
+        .join(http_attacks.select("attack", "from_win"), on="attack", how="left")
+        .filter((pl.col("win") >= pl.col("from_win")) & (pl.col("win") < pl.col("end_win")))
+        .drop("from_win")
     )
     recs = pl.concat([others, bots.select(others.columns)], how="vertical")
     weight = _weight(table_name)
