@@ -46,6 +46,7 @@ def test_spoofed_syn_flood(datasets):
     names = {e["name"]: e["value"] for e in a["evidence"]}
     assert names["slash8_entropy"] > 0.97
     assert names["syn_without_handshake"] == 1.0
+    assert not any("botnet" in c for c in a["caveats"])  # forged, not a botnet's spread
 
 
 @pytest.mark.parametrize("capture", sorted(AMP))

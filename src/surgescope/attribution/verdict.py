@@ -200,7 +200,8 @@ def attribute(
                        "whose location says where the server is, not who rents it.")
     if infra.get("anonymiser_share", 0) > 0:
         caveats.append(f"{_pct(infra['anonymiser_share'])} of sources are known anonymiser exits.")
-    if disp["countries"] >= 10 and disp.get("normalised_entropy", 0) >= 0.5:
+    forged_or_abused = spoof["suspected"] or refl["reflected"] or rew["rewritten"]
+    if disp["countries"] >= 10 and disp.get("normalised_entropy", 0) >= 0.5 and not forged_or_abused:
         caveats.append(f"Sources are spread over {disp['countries']} countries and {disp['asns']} networks, "
                        "like a botnet of compromised devices: their locations say where the infected devices are, "
                        "not where the operator is.")
