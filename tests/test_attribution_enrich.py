@@ -168,8 +168,19 @@ def test_build_round_trips_a_small_package(tmp_path):
     (c / "geo-whois-asn-country-ipv6-num.csv").write_text(f"{v6('2001:db8::')},{v6('2001:db8::ffff')},NL\n")
     for d in (a, c):
         (d / "package.json").write_text(json.dumps({"version": "2.3.2026061719"}))
+    tor = tmp_path / "src" / "tor" / "usr" / "share" / "tor"
+    tor.mkdir(parents=True)
+    (tor / "geoip").write_text(
+        "# Generated: Thu, 25 Jun 2026 04:33:59 GMT\n"
+        f"{v4('1.0.0.0')},{v4('1.0.0.255')},AU\n{v4('1.0.1.0')},{v4('1.0.1.255')},??\n"
+        f"{v4('2.0.0.0')},{v4('2.0.0.255')},EU\n")
+    (tor / "geoip6").write_text("2001:db8::,2001:db8::ffff,NL\n")
     out = tmp_path / "geo"
     meta = geodata.update(tmp_path / "src", out=out)
+    assert meta["tables"]["ipfire"]["data_date"] == "2026-06-25"
+    ipf = geodata.load("ipfire", out)
+    assert ipf["v4_start"].tolist() == [v4("1.0.0.0")]  # unknown (??) and regional (EU) dropped
+    assert ipf["v6_end_lo"].tolist() == [0xFFFF]
     assert meta["tables"]["asn"]["ipv4_ranges"] == 2  # the two touching Cloudflare ranges merged
     assert meta["tables"]["asn"]["data_date"] == "2026-06-17"
     t = geodata.load("asn", out)
