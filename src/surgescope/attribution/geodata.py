@@ -345,7 +345,8 @@ def build_ipfire(tor_dir: Path, out: Path) -> dict:
     for fam, name in (("ipv4", "geoip"), ("ipv6", "geoip6")):
         st, en, cc, generated = _tor_rows(tor_dir / name, fam == "ipv6")
         counts[f"{fam}_source_rows"] = len(st)
-        counts["data_date"] = generated
+        if generated != "unknown" or "data_date" not in counts:
+            counts["data_date"] = generated
         keep = [i for i, c in enumerate(cc) if c]
         st, en, cc = _merge([st[i] for i in keep], [en[i] for i in keep], [cc[i] for i in keep])
         counts[f"{fam}_ranges"] = len(st)
