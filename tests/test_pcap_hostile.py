@@ -59,6 +59,8 @@ def read_safely(path: Path, **options) -> tuple[pa.Table | None, Rejections, str
     except InputError as e:
         msg = str(e)
         assert "\n" not in msg and msg
+        # The reader's last-resort wrapper of unforeseen exceptions must never be needed.
+        assert "could not be read further" not in msg, msg
         return None, rej, msg
     for b in batches:
         assert b.schema.equals(PACKETS)
