@@ -206,6 +206,15 @@ def _record(x: np.ndarray, hi: np.ndarray, lo: np.ndarray, margin: float) -> np.
     return (np.nan_to_num(out, nan=0.0) > margin).astype(np.float64)
 
 
+def _record_one(x: float, hi: float, lo: float, margin: float) -> float:
+    """Scalar :func:`_record` for the streaming path (NumPy calls on 1-element arrays cost
+    more than the arithmetic)."""
+    rng = hi - lo
+    if not rng > 0:
+        return 0.0
+    return 1.0 if max(x - hi, lo - x) / rng > margin else 0.0
+
+
 def _level_batch(x: np.ndarray, p: ExtremeLevelParams) -> np.ndarray:
     s = pl.Series(x)
     # one rolling median serves twice: shifted by `short` it is the level reference, shifted
@@ -347,72 +356,79 @@ class ExtremeLevel:
 
     def __init__(self, params: ExtremeLevelParams = EXTREME_LEVEL) -> None:
         self.p = params
-        self._hist: deque[float] = deque(maxlen=max(params.window, params.long + params.short))
-        self._devs: deque[float] = deque(maxlen=params.long)
+        self._hist = _Ring(max(params.window, params.long + params.short))
+        self._devs = _Ring(params.long)
+        # the median of the `long` samples before each learnt sample: the level reference of
+        # sample i is the one stored `short - 1` samples ago (one median per sample, not two)
+        self._meds = _Ring(max(params.short, 1))
         self._zmax = 0.0
         self._last = -(1 << 62)
         self._span = float(params.hold)
         self._i = 0
         self._pending: tuple[float, float, float] | None = None  # x, level z, combined
-        # seasonal record: samples per day from the first timestamps, the values of the
-        # previous days, and running sums for the day-to-day correlation
+        # seasonal record: samples per day from the first timestamps, and running sums for
+        # the day-to-day correlation (the values of the previous days are in _hist)
         self._stamps: list[int | None] = []
         self._period = 0
-        self._season: deque[float] | None = None
         self._pairs = np.zeros(6)  # count, sum a, sum b, sum aa, sum bb, sum ab
 
-    def _seasonal(self, x: float) -> float:
+    def _seasonal(self, x: float, h: np.ndarray) -> float:
         p, period = self.p, self._period
         if period == 0:
             return 0.0
         tol, start = _season_geometry(period, p)
-        if self._i < start or self._season is None:
+        if self._i < start:
             return 0.0
-        h = self._season  # values up to i-1; h[-j] is x[i-j]
-        near = [h[-j] for k in range(1, p.season_days + 1) for j in range(k * period - tol, k * period + tol + 1)]
-        rec = float(_record(np.array([x]), np.array([max(near)]), np.array([min(near)]), p.season_margin)[0])
+        n = len(h)  # h[n - j] is x[i - j]
+        near = np.concatenate([h[n - k * period - tol: n - k * period + tol + 1] for k in range(1, p.season_days + 1)])
+        rec = _record_one(x, float(near.max()), float(near.min()), p.season_margin)
         if rec == 0.0:
             return 0.0
-        n, sa, sb, saa, sbb, sab = self._pairs + np.array([1.0, x, h[-period], x * x, h[-period] ** 2, x * h[-period]])
-        if n < period:
+        back = h[n - period]
+        cnt, sa, sb, saa, sbb, sab = self._pairs + np.array([1.0, x, back, x * x, back**2, x * back])
+        if cnt < period:
             return 0.0
-        ma, mb = sa / n, sb / n
+        ma, mb = sa / cnt, sb / cnt
         with np.errstate(invalid="ignore", divide="ignore"):
-            r = (sab / n - ma * mb) / np.sqrt((saa / n - ma * ma) * (sbb / n - mb * mb))
+            r = (sab / cnt - ma * mb) / np.sqrt((saa / cnt - ma * ma) * (sbb / cnt - mb * mb))
         return rec if float(np.nan_to_num(r, nan=0.0)) > p.season_corr else 0.0
 
-    def _learn_season(self, x: float, t: object) -> None:
+    def _learn_season(self, x: float, t: object, h: np.ndarray) -> None:
         if len(self._stamps) < PERIOD_PROBE:
             self._stamps.append(_ns(t))
             if len(self._stamps) == PERIOD_PROBE and None not in self._stamps:
                 self._period = samples_per_day(np.array(self._stamps, dtype=np.int64))
                 if self._period:
-                    _, start = _season_geometry(self._period, self.p)
-                    self._season = deque(list(self._hist)[:-1][-start:], maxlen=start)  # x joins below
-        if self._season is not None:
-            h = self._season
-            if len(h) >= self._period:
-                self._pairs += np.array([1.0, x, h[-self._period], x * x, h[-self._period] ** 2, x * h[-self._period]])
-            h.append(x)
+                    self._hist.grow(_season_geometry(self._period, self.p)[1])
+                    h = self._hist.view()
+        if self._period and len(h) >= self._period:
+            back = h[len(h) - self._period]
+            self._pairs += np.array([1.0, x, back, x * x, back**2, x * back])
 
     def _combined(self, x: float) -> tuple[float, float, float]:
         if self._pending is not None and self._pending[0] == x:
             return self._pending
-        p, hist = self.p, list(self._hist)
+        p, h = self.p, self._hist.view()
+        n = len(h)
         rec = 0.0
-        if hist:
-            recent = np.asarray(hist[-p.window:])
-            rec = float(_record(np.array([x]), np.array([recent.max()]), np.array([recent.min()]), p.margin)[0])
-        ref = np.asarray(hist[max(0, len(hist) - p.long - p.short + 1): max(0, len(hist) - p.short + 1)])
+        if n:
+            recent = h[-p.window:]
+            rec = _record_one(x, float(recent.max()), float(recent.min()), p.margin)
+        ref = h[max(0, n - p.long - p.short + 1): max(0, n - p.short + 1)]
         z = 0.0
-        if len(ref) >= p.min_history and len(self._devs) >= p.min_history:
-            cur = float(np.mean(np.r_[hist[-(p.short - 1):] if p.short > 1 else [], x]))
-            scale = _spread(np.array([MEANABS_TO_SD * np.mean(self._devs)]), np.array([np.std(ref, ddof=1)]),
-                            np.array([np.mean(np.abs(ref))]))[0]
-            z = abs(cur - float(np.median(ref))) / float(scale)
+        devs = self._devs.view()
+        if len(ref) >= p.min_history and len(devs) >= p.min_history:
+            cur = float(np.mean(np.append(h[n - p.short + 1:] if p.short > 1 else h[:0], x)))
+            scale = max(MEANABS_TO_SD * float(devs.mean()), 0.1 * float(ref.std(ddof=1)),
+                        1e-3 * float(np.abs(ref).mean()) + 1e-9)  # _spread, scalar
+            meds = self._meds.view()
+            ref_median = meds[len(meds) - p.short + 1] if 1 < p.short <= len(meds) + 1 else np.nan
+            if np.isnan(ref_median):
+                ref_median = float(np.median(ref))
+            z = abs(cur - float(ref_median)) / scale
             z = z if np.isfinite(z) else 0.0
         rel = min(z / max(self._zmax, p.level_floor), 1.0)
-        self._pending = (x, z, max(rec, p.level_weight * rel, p.weight * self._seasonal(x)))
+        self._pending = (x, z, max(rec, p.level_weight * rel, p.weight * self._seasonal(x, h)))
         return self._pending
 
     def score_one(self, x: float, t: object = None) -> float:
@@ -429,14 +445,47 @@ class ExtremeLevel:
         if s >= self.p.fire and self._i - self._last > self._span:
             self._last, self._span = self._i, max(self.p.hold, self.p.hold_growth * self._i)
         self._zmax = max(self._zmax, z)
-        if len(self._hist) >= self.p.min_history:
-            recent = list(self._hist)[-self.p.long:]
-            if len(recent) >= self.p.min_history:
-                self._devs.append(abs(x - float(np.median(recent))))
+        h = self._hist.view()
+        med = float(np.median(h[-self.p.long:])) if len(h) >= self.p.min_history else np.nan
+        if not np.isnan(med):
+            self._devs.append(abs(x - med))
+        self._meds.append(med)
+        self._learn_season(x, t, h)
         self._hist.append(x)
-        self._learn_season(x, t)
         self._i += 1
         self._pending = None
+
+
+class _Ring:
+    """The last ``cap`` values as a NumPy view; amortised O(1) append.
+
+    Why: slicing a deque copies it into a list on every sample, which made the streaming path
+    ~10x slower than this.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.cap = max(int(cap), 1)
+        self.buf = np.empty(2 * self.cap)
+        self.end = 0
+
+    def view(self) -> np.ndarray:
+        return self.buf[max(0, self.end - self.cap): self.end]
+
+    def append(self, x: float) -> None:
+        if self.end == len(self.buf):
+            keep = self.cap - 1
+            self.buf[:keep] = self.buf[self.end - keep: self.end]
+            self.end = keep
+        self.buf[self.end] = x
+        self.end += 1
+
+    def grow(self, cap: int) -> None:
+        if cap > self.cap:
+            old = self.view().copy()
+            self.cap = int(cap)
+            self.buf = np.empty(2 * self.cap)
+            self.buf[: len(old)] = old
+            self.end = len(old)
 
 
 DEFAULT_NAME = "surgescope-extreme-level"
