@@ -40,10 +40,10 @@ def summarise(table: pa.Table, top_n: int = 10) -> dict:
         out["total_count"] = total
     if "src_ip" in df.columns:
         top = (
-            df.group_by("src_ip").agg(pl.len().alias("records"))
+            df.filter(pl.col("src_ip").is_not_null()).group_by("src_ip").agg(pl.len().alias("records"))
             .sort(["records", "src_ip"], descending=[True, False]).head(top_n)
         )
-        out["distinct_sources"] = int(df["src_ip"].n_unique())
+        out["distinct_sources"] = int(df["src_ip"].drop_nulls().n_unique())
         out["top_sources"] = top.to_dicts()
     return out
 

@@ -78,7 +78,7 @@ PACKETS = pa.schema(
         pa.field("payload_len", pa.uint32(), metadata={"doc": "transport payload bytes (UDP/TCP), when known"}),
     ]
 )
-"""Packets from captures: one row per IP packet."""
+"""Packets from captures: one row per captured frame; non-IP frames (ARP, LLDP, ...) have null IP fields."""
 
 FLOWS = pa.schema(
     [

@@ -79,13 +79,17 @@ class _Bounded(io.RawIOBase):
             return 0
         view = memoryview(b)[: min(len(b), self.left)]
         try:
-            n = self.inner.readinto(view)  # type: ignore[attr-defined]
+            # read1, not readinto: GzipFile.read discards what it decoded in the call that
+            # hits a truncated end, read1 hands it over first.
+            data = self.inner.read1(len(view))  # type: ignore[attr-defined]
         except (EOFError, OSError, zstandard.ZstdError, gzip.BadGzipFile):
             # A truncated or corrupt compressed stream: keep what was decoded so far.
             self.truncated = True
             return 0
-        self.left -= n or 0
-        return n or 0
+        n = len(data)
+        view[:n] = data
+        self.left -= n
+        return n
 
 
 def open_binary(path: str | Path, limit: int = MAX_DECOMPRESSED) -> BinaryIO:
