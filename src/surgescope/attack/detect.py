@@ -17,6 +17,11 @@ Two steps, shared by the batch analysis and the streaming replay:
    capture. Active windows of one destination closer than ``merge_gap_s`` form one attack;
    the tracker emits ``start``, ``vector-change`` and ``end`` events as they happen.
 
+Known limit: the baseline is frozen while an attack is open, so traffic that passes a
+vector's minimum evidence from the first window on (say, a busy resolver's capture starting
+mid-morning) is reported as one long attack; give the detector normal history first, or raise
+that vector's floor.
+
 Optionally :class:`StaticThresholds` adds FastNetMon-style per-destination limits; its
 defaults are FastNetMon Community's shipped ``fastnetmon.conf`` values (``threshold_pps =
 20000``, ``threshold_mbps = 1000``, ``threshold_flows = 3500``): any destination above one of

@@ -83,10 +83,15 @@ class SpaceSaving:
         items = list(items)
         w = [float(x) for x in weights]
         b = [0.0] * len(items) if nbytes is None else [float(x) for x in nbytes]
-        if not items:
+        if items:
+            self.add_frame(pl.DataFrame({"ip": items, "count": w, "bytes": b}))
+
+    def add_frame(self, frame: pl.DataFrame) -> None:
+        """Merge a batch given as a frame with columns ip, count, bytes (no Python lists)."""
+        if frame.height == 0:
             return
         batch = (
-            pl.DataFrame({"ip": items, "count": w, "bytes": b}, schema={"ip": pl.String, "count": pl.Float64, "bytes": pl.Float64})
+            frame.select(pl.col("ip").cast(pl.String), pl.col("count").cast(pl.Float64), pl.col("bytes").cast(pl.Float64))
             .group_by("ip").agg(pl.all().sum()).sort(["count", "ip"], descending=[True, False])
         )
         self.total += float(batch["count"].sum())

@@ -118,12 +118,13 @@ class StreamDetector:
         self.past = self.history.group_by("dst_key", "src_key").agg(
             pl.col("requests").sum().alias("p_req"), pl.col("conns").sum().alias("p_conn"),
             pl.col("paths").max().alias("p_paths"))
-        c = w.by_client.group_by("src_ip").agg(pl.col("records").sum(), pl.col("bytes").sum())
-        self.sources.add_many(c["src_ip"].to_list(), c["records"].to_list(), c["bytes"].to_list())
+        self.sources.add_frame(w.by_client.select(pl.col("src_ip").alias("ip"), pl.col("records").alias("count"), "bytes"))
         return events
 
-    def feed(self, df: pl.DataFrame) -> list[dict]:
-        """Records (canonical table, time-ordered, may span windows) -> events fired."""
+    def feed(self, df: pl.DataFrame, early: bool = True) -> list[dict]:
+        """Records (canonical table, time-ordered, may span windows) -> events fired.
+        ``early=False`` skips the filling window's evaluation (a paced replay that has fallen
+        behind the clock catches up first)."""
         if df.height == 0:
             return []
         self.records += df.height
@@ -147,7 +148,7 @@ class StreamDetector:
         due = self.last_eval is None or (self.last_ts - self.last_eval).total_seconds() >= self.eval_every
         cheap = self.cur_n <= self.small_window or self.cur_n >= 2 * self.eval_n
         elapsed = (self.last_ts - self.win).total_seconds()
-        if self.eval_every > 0 and due and cheap and (elapsed >= self.min_partial or self.tracker.open):
+        if early and self.eval_every > 0 and due and cheap and (elapsed >= self.min_partial or self.tracker.open):
             self.last_eval = self.last_ts
             self.eval_n = self.cur_n
             events += self._partial(elapsed)
@@ -221,12 +222,14 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
         for a, b in zip(starts, ends, strict=True):
             part = df.slice(int(a), int(b - a))
             last = part["ts"][-1]
+            behind = False
             if speed > 0:
                 due = wall0 + (ts_ns[b - 1] - t0_ns) / 1e9 / speed
                 wait = due - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
-            for e in det.feed(part):
+                behind = wait < -eval_every_s / speed
+            for e in det.feed(part, early=not behind):
                 yield _alert(e, last, _clock(t0, wall0, speed, last), time.monotonic() - wall0, det)
     for e in det.close():
         yield _alert(e, last, _clock(t0, wall0, speed, last), time.monotonic() - wall0, det)
