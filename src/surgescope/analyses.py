@@ -68,7 +68,8 @@ def attribution(incident: Incident, tables: Tables) -> None:
     With no attack found, the country/AS tables describe the clients seen and the verdict says
     so; the enrichment data used is added to ``incident.data_sources``. The user's own MMDB
     files (GeoLite2, DB-IP, IPinfo) are used too when ``SURGESCOPE_MMDB`` lists them
-    (separated by ``:``).
+    (separated by ``:``), and a list of anonymiser exits (Tor/VPN; one address or CIDR a line)
+    when ``SURGESCOPE_ANONYMISERS`` names its file.
     """
     import os
 
@@ -82,7 +83,9 @@ def attribution(incident: Incident, tables: Tables) -> None:
     for p in mmdbs:
         if not Path(p).is_file():
             raise ValueError(f"SURGESCOPE_MMDB: {p}: no such file")
-    section = attribute(incident.attacks, traffic, mmdb_paths=mmdbs)
+    anon_file = os.environ.get("SURGESCOPE_ANONYMISERS")
+    anonymisers = Path(anon_file).read_text(encoding="utf-8").splitlines() if anon_file else None
+    section = attribute(incident.attacks, traffic, anonymisers=anonymisers, mmdb_paths=mmdbs)
     incident.attribution = section
     known = {d.get("name") for d in incident.data_sources}
     incident.data_sources.extend(d for d in section["data_sources"] if d.get("name") not in known)

@@ -394,7 +394,15 @@ def dispersion(traffic: Traffic) -> dict:
 
 
 def _in_list(sources: pl.DataFrame, networks: Iterable[str]) -> np.ndarray:
-    nets = [ipaddress.ip_network(x.strip(), strict=False) for x in networks if x.strip() and not x.startswith("#")]
+    nets = []
+    for n, line in enumerate(networks, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise ValueError(f"anonymiser list line {n}: not an address or CIDR: {text[:40]!r}") from None
     if not nets:
         return np.zeros(sources.height, dtype=bool)
     hi = sources["src_ip_hi"].to_numpy()
