@@ -33,8 +33,8 @@ geo_app = typer.Typer(help="Offline geolocation and AS data.", no_args_is_help=T
 app.add_typer(bench_app, name="bench")
 app.add_typer(geo_app, name="geo")
 
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)  # soft wrap: an error stays one line
+out = Console(soft_wrap=True)
 
 
 class Kind(StrEnum):
