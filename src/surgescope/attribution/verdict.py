@@ -162,6 +162,7 @@ def attribute(
     they agree (``user_mmdb_agree``), and they are listed in the data sources.
     """
     tables = list(tables)
+    anonymisers = None if anonymisers is None else list(anonymisers)  # read once, used per attack too
     if attacks:
         enrich_top_sources(attacks)
     per_attack = []
