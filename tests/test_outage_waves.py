@@ -83,3 +83,12 @@ def test_drop_direction_finds_the_lowest_point():
     rate = np.where(x < 50, 40.0, 0.0)
     (w,) = segment(x, mu, rate, direction="down")
     assert (w["start"], w["peak_at"], w["end"], w["peak"]) == (30, 31, 32, 5.0)
+
+
+def test_equal_peaks_of_one_wave_stay_one_wave():
+    # a drop to ~25 of 330 with two minutes at exactly the same deficit, 7 minutes apart
+    x = np.r_[np.full(30, 330.0), [26, 34, 22, 30, 28, 40, 43, 22, 27, 26], np.full(10, 330.0)]
+    mu = np.full(len(x), 330.0)
+    rate = np.where(x < 100, 200.0, 0.0)
+    (w,) = segment(x, mu, rate, direction="down")
+    assert (w["start"], w["end"], w["peak"]) == (30, 39, 22.0)

@@ -71,7 +71,9 @@ def prominences(y: np.ndarray, peaks: np.ndarray) -> np.ndarray:
     out = np.empty(len(peaks))
     for j, p in enumerate(peaks):
         left = y[: p + 1]
-        higher = np.flatnonzero(left[:-1] > y[p])
+        # ties go to the earlier peak: an equal peak on the left is higher ground, so two
+        # equal peaks of one wave do not both get the full height as prominence
+        higher = np.flatnonzero(left[:-1] >= y[p])
         lmin = left[higher[-1] + 1:].min() if len(higher) else left.min()
         right = y[p:]
         higher = np.flatnonzero(right[1:] > y[p])
