@@ -145,3 +145,44 @@ def test_every_kind_ingests_with_the_sources_md_counts(tmp_path, datasets):
         stored = store.query(db, f"SELECT count(*) AS n FROM {table}").to_pylist()[0]["n"]
         assert stored == totals[table]
     assert totals["packets"] == 26_316 + 8_000 + 896 + 4_373 + 4_412 + 37_841
+
+
+KILL_SCRIPT = """
+import sys, time
+from surgescope import store
+from surgescope.sources import cicflowmeter
+
+real = cicflowmeter.read
+
+def slow(path, rejections, **options):
+    for i, batch in enumerate(real(path, rejections, chunk_size=128 * 1024)):
+        yield batch
+        if i == 2:
+            print("inserted", flush=True)  # three batches are in the open transaction
+            time.sleep(60)
+
+cicflowmeter.read = slow
+store.ingest([sys.argv[1]], sys.argv[2])
+"""
+
+
+def test_killed_ingest_leaves_nothing(tmp_path, flow_paths):
+    """SIGKILL in the middle of an input (no Python cleanup at all): the store reopens without
+    any of that input's rows, and the input can then be ingested in full."""
+    import signal
+    import subprocess
+    import sys
+
+    db = tmp_path / "case.duckdb"
+    store.ingest(flow_paths[:1], db)
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(flow_paths[1]), str(db)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "inserted"  # type: ignore[union-attr]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert store.query(db, "SELECT count(*) AS n FROM flows").to_pylist() == [{"n": 5000}]
+    assert store.query(db, "SELECT count(*) AS n FROM inputs").to_pylist() == [{"n": 1}]
+    [r] = store.ingest(flow_paths[1:2], db)
+    assert (r["status"], r["records"]) == ("ingested", 5000)
