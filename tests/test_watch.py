@@ -75,12 +75,18 @@ def test_benign_flows_raise_nothing(datasets):
     assert list(replay(datasets / "flows/cicids2017-improved/BENIGN_5000.csv", speed=0)) == []
 
 
-def test_cli_watch_prints_json_lines(datasets):
-    r = CliRunner().invoke(app, ["watch", str(datasets / "pcap/stopddos/amp.UDP.snmp.src161.pcapng"), "--speed", "0"])
+@pytest.mark.parametrize(
+    ("capture", "vector"),
+    # The SYN-ACK capture also holds a few non-IP frames (no addresses): they are skipped.
+    [("amp.UDP.snmp.src161.pcapng", "snmp-amplification"), ("amp.TCP.reflection.SYNACK.pcap", "tcp-reflection")],
+)
+def test_cli_watch_prints_json_lines(datasets, capture, vector):
+    r = CliRunner().invoke(app, ["watch", str(datasets / "pcap/stopddos" / capture), "--speed", "0"])
     assert r.exit_code == 0, r.output
     lines = [json.loads(x) for x in r.output.splitlines()]
     assert [x["event"] for x in lines] == ["start", "end"]
-    assert lines[0]["vector"] == "snmp-amplification"
+    assert lines[0]["vector"] == vector
+    assert all(s["ip"] for s in lines[-1]["top_sources"])
 
 
 def test_cli_watch_bad_input(tmp_path):

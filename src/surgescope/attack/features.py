@@ -85,7 +85,9 @@ def classify_packets(df: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     ``web`` (TCP payload to a web port) and ``other``.
     """
     ports = reflection.vector_of_udp_port()
-    lf = df.lazy()
+    # Frames without an IP layer (ARP, LLDP ... which the reader keeps with null addresses)
+    # are no one's traffic.
+    lf = df.lazy().filter(pl.col("src_ip").is_not_null() & pl.col("dst_ip").is_not_null())
     proto = pl.col("proto")
     frag_off = pl.col("frag_offset").fill_null(0)
     payload = pl.col("payload_len").fill_null(0)

@@ -92,7 +92,7 @@ class SpaceSaving:
             return
         batch = (
             frame.select(pl.col("ip").cast(pl.String), pl.col("count").cast(pl.Float64), pl.col("bytes").cast(pl.Float64))
-            .group_by("ip").agg(pl.all().sum()).sort(["count", "ip"], descending=[True, False])
+            .drop_nulls("ip").group_by("ip").agg(pl.all().sum()).sort(["count", "ip"], descending=[True, False])
         )
         self.total += float(batch["count"].sum())
         # The batch as a summary of at most k items: its (k+1)-th count bounds the rest.
