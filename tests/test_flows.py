@@ -385,3 +385,13 @@ def test_cicflowmeter_older_column_spellings(tmp_path, flow_dir):
     _, new = read(flow_dir / "DDoS_5000.csv")
     assert (inp.kind, inp.format, inp.rejections.count) == ("flows", "cicflowmeter", 0)
     assert old.equals(new)
+
+
+def test_nfdump_quiet_output_without_header(tmp_path):
+    """``nfdump -q -o csv``: no header, no summary; the records alone are recognised."""
+    text = nfdump_csv_16(NF_FLOWS, summary=False).split("\n", 1)[1]
+    text = text.replace("203.0.113.9", "not-an-ip", 1)  # line 3 of this file
+    inp, df = read(write(tmp_path / "quiet.csv", text))
+    assert (inp.kind, inp.format) == ("flows", "nfdump")
+    assert df["src_ip"].to_list() == ["10.0.0.1", "2001:db8::1", "198.51.100.4"]
+    assert [(r.where, r.reason) for r in inp.rejections.samples] == [(3, "bad source address")]

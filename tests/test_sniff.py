@@ -78,6 +78,7 @@ def fixtures(tmp_path, datasets):
         "cic.csv": (cic, ("flows", "cicflowmeter")),
         "nf16.csv": (nfdump_csv_16([flow]), ("flows", "nfdump")),
         "nf175.csv": (nfdump_csv_175([dict(flow, pr=6)]), ("flows", "nfdump")),
+        "nf-quiet.csv": (nfdump_csv_16([flow], summary=False).split("\n", 1)[1], ("flows", "nfdump")),
         "conn.log": (zeek_tsv(conns), ("flows", "zeek")),
         "conn.json": (zeek_json(conns), ("flows", "zeek")),
         "nab.csv": ("timestamp,value\n2015-02-26 21:42:53,57\n", ("reports", "reports")),

@@ -187,12 +187,20 @@ class DelimitedFile:
                 if text.strip():
                     self.header = [h.strip().strip('"') for h in text.split(sep)]
                     self.header_line = first + i
+                    # Kept so a header-less file can hand its first line back as data.
+                    self._from_header = (body[pos:], first + i)
                     if nl >= 0:
                         self._pending = (body[nl + 1:], first + i + 1)
                     return
                 if nl < 0:
                     break
                 pos, i = nl + 1, i + 1
+
+    def no_header(self) -> None:
+        """The line taken as header is data after all (e.g. ``nfdump -q`` prints none)."""
+        if self.header is not None:
+            self._pending = self._from_header
+            self.header = None
 
     def batches(self, names: Sequence[str], keep: Sequence[str], stop: str | None = None) -> Iterator[tuple[pl.DataFrame, Excerpt]]:
         """``(DataFrame(line, *keep), excerpt)`` per chunk; ``names`` are all the columns.

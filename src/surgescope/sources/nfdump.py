@@ -10,6 +10,9 @@ columns and ``-o csv:<format>`` exports work too):
   bytes,flows`` (the predefined ``-o csv``; user formats add ``lastSeen``, ``inPackets``,
   ``outBytes``, ``flags`` ...), the protocol as a number.
 
+With ``-q`` nfdump prints neither the header nor the summary; such a file is recognised by its
+records (two times and a duration first, 48 fields) and read with the 1.6/1.7 layout.
+
 In CSV mode nfdump appends a summary block (``Summary`` / ``flows,bytes,packets,avg_bps,...`` /
 numbers): reading stops at the ``Summary`` line, which is not counted as a rejection.
 
@@ -31,6 +34,7 @@ True
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +80,17 @@ PROTOCOLS = {
 }
 
 
+#: The fixed ``-o csv`` layout of nfdump 1.6 and 1.7.0-1.7.4 (its header line).
+NFDUMP16_FIELDS = (
+    "ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,in,out,sas,das,smk,dmk,dtos,dir,nh,nhb,"
+    "svln,dvln,ismc,odmc,idmc,osmc,mpls1,mpls2,mpls3,mpls4,mpls5,mpls6,mpls7,mpls8,mpls9,mpls10,cl,sl,"
+    "al,ra,eng,exid,tr"
+).split(",")
+
+#: A record of that layout: two times and a duration lead every line.
+HEADERLESS = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?,\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?,\d+(?:\.\d+)?,")
+
+
 def header_map(fields: list[str]) -> dict[str, int]:
     names = [f.strip() for f in fields]
     out: dict[str, int] = {}
@@ -92,6 +107,8 @@ def sniff(head: bytes) -> bool:
     first = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].decode("utf-8", "replace").strip()
     if first.startswith("ts,te,td,sa,da,sp,dp,pr"):
         return True
+    if HEADERLESS.match(first) and first.count(",") == len(NFDUMP16_FIELDS) - 1:
+        return True
     cols = header_map(first.split(","))
     return first.startswith("firstSeen,") and {"ts", "sa", "da"} <= cols.keys()
 
@@ -104,6 +121,11 @@ def read(path: str | Path, rejections: Rejections, tz: str = "UTC", chunk_size: 
         if d.header is None:
             return
         cols = header_map(d.header)
+        if not cols and HEADERLESS.match(",".join(d.header)) and len(d.header) == len(NFDUMP16_FIELDS):
+            # `nfdump -q -o csv` prints neither header nor summary: the 1.6/1.7 default layout.
+            d.no_header()
+            d.header = list(NFDUMP16_FIELDS)
+            cols = header_map(d.header)
         missing = [c for c in REQUIRED if c not in cols]
         if missing:
             raise InputError(f"{path}: not an nfdump CSV (no column for {', '.join(missing)})")
