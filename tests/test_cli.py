@@ -27,3 +27,20 @@ def test_unknown_format_is_one_line_exit_2(tmp_path):
     r = runner.invoke(app, ["analyze", str(f), "--out", str(tmp_path / "o")])
     assert r.exit_code == 2
     assert "unknown format" in r.output
+
+
+def test_analyze_with_anonymiser_list_and_bad_mmdb(tmp_path, datasets):
+    log = datasets / "logs" / "elastic-apache" / "apache_logs"
+    exits = tmp_path / "exits.txt"
+    exits.write_text("# two exits seen in the log\n83.149.9.216\n24.236.252.67/32\n")
+    r = runner.invoke(app, ["analyze", str(log), "--out", str(tmp_path / "o"), "--anonymisers", str(exits)])
+    assert r.exit_code == 0, r.output
+    import json
+
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    figures = [f for f in report["attribution"]["evidence"] if f.get("name") == "anonymiser_share"]
+    assert figures and 0 < figures[0]["value"] < 0.01  # 2 of 1,753 clients
+
+    r = runner.invoke(app, ["analyze", str(log), "--out", str(tmp_path / "p"), "--mmdb", str(tmp_path / "none.mmdb")])
+    assert r.exit_code == 2
+    assert "none.mmdb" in r.output

@@ -6,6 +6,7 @@ Each function fills one section of the :class:`Incident`. The pillar packages (`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,29 +21,26 @@ def outage(incident: Incident, tables: Tables) -> None:
     """Outage waves from report counts (surges) and from request counts (drops)."""
     from surgescope.outage import analyze_reports, analyze_requests
 
+    # all inputs of one kind form one series (several report exports of the same outage add
+    # up; one breakdown, not one per file)
     waves: list[dict] = []
-    by_region: list[dict] = []
-    by_problem: list[dict] = []
     series: list[dict] = []
-    for inp, table in tables:
-        kind = getattr(inp, "table", None)
-        if kind not in ("reports", "requests") or table.num_rows == 0:
+    breakdown: dict[str, list] = {"by_region": [], "by_problem": []}
+    for kind, analyze in (("reports", analyze_reports), ("requests", analyze_requests)):
+        picked = [(inp, t) for inp, t in tables if getattr(inp, "table", None) == kind and t.num_rows]
+        if not picked:
             continue
-        section = analyze_reports(table) if kind == "reports" else analyze_requests(table)
-        for w in section["waves"]:
-            waves.append({**w, "source": str(getattr(inp, "path", ""))})
-        incident.timelines.setdefault(kind, []).extend(
-            {"t": p["t"], "value": p["value"]} for p in section["series"])
+        section = analyze(pa.concat_tables([t for _, t in picked], promote_options="default"))
+        sources = [str(getattr(inp, "path", "")) for inp, _ in picked]
+        waves.extend({**w, "series": kind, "inputs": sources} for w in section["waves"])
+        incident.timelines[kind] = [{"t": p["t"], "value": p["value"]} for p in section["series"]]
         series.extend({**p, "series": kind} for p in section["series"])
-        by_region.extend(section["breakdown"]["by_region"])
-        by_problem.extend(section["breakdown"]["by_problem"])
-    for name in ("reports", "requests"):
-        if name in incident.timelines:
-            incident.timelines[name].sort(key=lambda p: p["t"])
+        if kind == "reports":
+            breakdown = section["breakdown"]
     incident.outage["waves"] = sorted([*incident.outage.get("waves", []), *waves], key=lambda w: w["start"])
     if series:
         incident.outage["series"] = series
-        incident.outage["breakdown"] = {"by_region": by_region, "by_problem": by_problem}
+        incident.outage["breakdown"] = breakdown
 
 
 def attacks(incident: Incident, tables: Tables) -> None:
@@ -62,30 +60,31 @@ def attacks(incident: Incident, tables: Tables) -> None:
     incident.attacks.sort(key=lambda a: a["start"] or "")
 
 
-def attribution(incident: Incident, tables: Tables) -> None:
+def attribution(
+    incident: Incident,
+    tables: Tables,
+    mmdb_paths: Sequence[str | Path] = (),
+    anonymisers: str | Path | None = None,
+) -> None:
     """Where the attacking sources are, and how far that can be trusted.
 
     With no attack found, the country/AS tables describe the clients seen and the verdict says
-    so; the enrichment data used is added to ``incident.data_sources``. The user's own MMDB
-    files (GeoLite2, DB-IP, IPinfo) are used too when ``SURGESCOPE_MMDB`` lists them
-    (separated by ``:``), and a list of anonymiser exits (Tor/VPN; one address or CIDR a line)
-    when ``SURGESCOPE_ANONYMISERS`` names its file.
+    so; the enrichment data used is added to ``incident.data_sources``. ``mmdb_paths`` are the
+    user's own MMDB files (GeoLite2, DB-IP, IPinfo), used beside the shipped tables;
+    ``anonymisers`` is a file of anonymiser exits (Tor/VPN; one address or CIDR a line).
     """
-    import os
-
     from surgescope.attribution.verdict import attribute
 
     traffic = [t for inp, t in tables
                if getattr(inp, "table", None) in ("packets", "flows", "requests") and t.num_rows]
     if not traffic and not incident.attacks:
         return
-    mmdbs = [p for p in os.environ.get("SURGESCOPE_MMDB", "").split(":") if p]
+    mmdbs = [str(p) for p in mmdb_paths]
     for p in mmdbs:
         if not Path(p).is_file():
-            raise ValueError(f"SURGESCOPE_MMDB: {p}: no such file")
-    anon_file = os.environ.get("SURGESCOPE_ANONYMISERS")
-    anonymisers = Path(anon_file).read_text(encoding="utf-8").splitlines() if anon_file else None
-    section = attribute(incident.attacks, traffic, anonymisers=anonymisers, mmdb_paths=mmdbs)
+            raise ValueError(f"--mmdb {p}: no such file")
+    exits = Path(anonymisers).read_text(encoding="utf-8").splitlines() if anonymisers else None
+    section = attribute(incident.attacks, traffic, anonymisers=exits, mmdb_paths=mmdbs)
     incident.attribution = section
     known = {d.get("name") for d in incident.data_sources}
     incident.data_sources.extend(d for d in section["data_sources"] if d.get("name") not in known)

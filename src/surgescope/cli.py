@@ -108,6 +108,8 @@ def analyze(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for report.html, report.json, report.md.")],
     kind: Annotated[Kind, typer.Option(help="Input kind; auto sniffs it from the content.")] = Kind.auto,
     claims: Annotated[Path | None, typer.Option(help="Public claims to assess (YAML).")] = None,
+    mmdb: Annotated[list[Path] | None, typer.Option(help="Your own MMDB (GeoLite2, DB-IP, IPinfo); repeatable.")] = None,
+    anonymisers: Annotated[Path | None, typer.Option(help="File of anonymiser exits (Tor/VPN), one address or CIDR a line.")] = None,
 ) -> None:
     """Analyse your own files and write the incident report.
 
@@ -117,7 +119,8 @@ def analyze(
     from surgescope.report import write_all
 
     with user_errors(), record_progress("reading") as progress:
-        incident = run(inputs, kind.value, claims=claims, progress=progress)
+        incident = run(inputs, kind.value, claims=claims, progress=progress,
+                       mmdb_paths=mmdb or (), anonymisers=anonymisers)
         paths = write_all(incident, out_dir)
     for line in summary_lines(incident.to_dict()):
         out.print(line, markup=False, highlight=False)

@@ -63,8 +63,13 @@ def analyze(
     kind: str = "auto",
     claims: str | Path | None = None,
     progress: Progress | None = None,
+    mmdb_paths: Sequence[str | Path] = (),
+    anonymisers: str | Path | None = None,
 ) -> Incident:
-    """Read every input and run every analysis that applies to it."""
+    """Read every input and run every analysis that applies to it.
+
+    ``mmdb_paths`` and ``anonymisers`` are the user's own enrichment data for attribution.
+    """
     incident = Incident(title="surgescope report: " + ", ".join(Path(p).name for p in paths))
     tables: list[tuple[Input, pa.Table]] = []
     for p in paths:
@@ -83,11 +88,17 @@ def analyze(
                 "summary": summarise(table),
             }
         )
-    run_analyses(incident, tables, claims)
+    run_analyses(incident, tables, claims, mmdb_paths, anonymisers)
     return incident
 
 
-def run_analyses(incident: Incident, tables: list[tuple[Input, pa.Table]], claims: str | Path | None) -> None:
+def run_analyses(
+    incident: Incident,
+    tables: list[tuple[Input, pa.Table]],
+    claims: str | Path | None,
+    mmdb_paths: Sequence[str | Path] = (),
+    anonymisers: str | Path | None = None,
+) -> None:
     """The pillar analyses, each filling its section of the incident.
 
     Kept in one place so the order is visible: outage, then attacks, then attribution (which
@@ -97,6 +108,6 @@ def run_analyses(incident: Incident, tables: list[tuple[Input, pa.Table]], claim
 
     analyses.outage(incident, tables)
     analyses.attacks(incident, tables)
-    analyses.attribution(incident, tables)
+    analyses.attribution(incident, tables, mmdb_paths, anonymisers)
     if claims is not None:
         analyses.claims(incident, claims)
