@@ -120,3 +120,15 @@ def test_read_series_mixed_time_forms(tmp_path):
     assert [str(t) for t in ts.astype("datetime64[ns]").astype("datetime64[s]")] == ["2025-03-10T09:00:00", "2025-03-10T09:01:00", "2025-03-10T09:01:00"]
     assert values.tolist() == [5.0, 6.0, 7.0]
     assert rej.count == 1 and rej.samples[0].where == 5
+
+
+def test_two_report_exports_of_one_outage_form_one_series():
+    from tests.test_outage_waves import PEAKS, march_series
+
+    t = march_series()
+    inc = Incident()
+    outage(inc, [(FakeInput("reports", "a.csv"), t.slice(0, 500)), (FakeInput("reports", "b.csv"), t.slice(500))])
+    assert [round(w["peak"] / p, 2) for w, p in zip(inc.outage["waves"], PEAKS, strict=True)] == [1.0] * 4
+    assert all(w["inputs"] == ["a.csv", "b.csv"] for w in inc.outage["waves"])
+    assert len(inc.timelines["reports"]) == 20 * 60
+    assert {r["region"] for r in inc.outage["breakdown"]["by_region"]} == {"US", "GB"}
