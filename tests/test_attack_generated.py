@@ -134,3 +134,13 @@ def test_real_access_log_no_attack(datasets):
     table = open_input(datasets / "logs/elastic-apache/apache_logs").read_all()
     assert table.num_rows == 10_000  # SOURCES.md
     assert analyze(table, "requests")["attacks"] == []
+
+
+def test_busy_access_log_without_flood_is_quiet(tmp_path):
+    """600,000 ordinary lines in six hours (~28 requests/s, above the 20/s HTTP floor), Zipf
+    activity so a few clients are very busy: no attack."""
+    from surgescope.simulate.accesslog import generate as generate_log
+
+    path = tmp_path / "busy.log"
+    generate_log(path, 600_000, seed=2)
+    assert analyze(open_input(path).read_all(), "requests")["attacks"] == []

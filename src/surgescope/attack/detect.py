@@ -99,9 +99,8 @@ class Thresholds:
     """... or opens this many connections (1/s), each carrying requests (a browser loading a
     page opens about 6 and sends a few dozen requests, then reads)."""
     client_repeats: int = 10
-    client_repeat_paths: int = 2
-    """Logs: a client with at least ``client_repeats`` requests in the horizon, never more than
-    ``client_repeat_paths`` distinct paths in a window, is heavy too."""
+    """Logs: a client with at least this many requests in the horizon and not one static
+    asset (CSS, script, image, font) among them is heavy too."""
     baseline_alpha: float = 0.05
     baseline_factor: float = 4.0
     merge_gap_s: float = 10.0
@@ -115,16 +114,16 @@ def heavy_clients(w: Windows, th: Thresholds) -> pl.DataFrame:
     c = w.by_client.select(*CLIENT_COLS).filter(may_be_heavy(w.table)).sort("win")
     if c.height == 0:
         return c.with_columns(pl.lit(False).alias("heavy"), pl.lit(0).alias("req_h"), pl.lit(0).alias("conn_h"),
-                              pl.lit(0).alias("paths_h"))
+                              pl.lit(0).alias("assets_h"))
     period = f"{int(round(th.client_horizon_s * 1e6))}us"
     r = c.rolling("win", period=period, group_by=["dst_key", "src_key"]).agg(
         pl.col("requests").sum().alias("req_h"), pl.col("conns").sum().alias("conn_h"),
-        pl.col("paths").max().alias("paths_h"),
+        pl.col("assets").sum().alias("assets_h"),
     )
     return r.with_columns(heavy_expr(w.table, th).alias("heavy")).unique(["win", "dst_key", "src_key"], keep="last")
 
 
-CLIENT_COLS = ("win", "dst_key", "src_key", "requests", "conns", "paths")
+CLIENT_COLS = ("win", "dst_key", "src_key", "requests", "conns", "assets")
 """The per-client window columns the heavy-client rule reads."""
 
 
@@ -136,17 +135,17 @@ def may_be_heavy(table: str) -> pl.Expr:
 
 
 def heavy_expr(table: str, th: Thresholds) -> pl.Expr:
-    """Is a client heavy, given its requests ``req_h``, new connections ``conn_h`` and most
-    distinct paths in one window ``paths_h`` over the horizon? Flows: connections (flows)
-    alone; logs: requests, or a client repeating the same one or two paths (bots of a
-    distributed flood each stay slow, but no browser asks one URL ten times in 30 s without
-    its assets); packets: requests, or connections that carry requests (a SYN flood from one
-    host is not an HTTP flood)."""
+    """Is a client heavy, given its requests ``req_h``, new connections ``conn_h`` and static
+    assets ``assets_h`` over the horizon? Flows: connections (flows) alone; logs: requests, or
+    ten requests without a single asset (the bots of a distributed flood each stay slow, but a
+    browser that asks ten pages also fetches their CSS, scripts and images); packets:
+    requests, or connections that carry requests (a SYN flood from one host is not an HTTP
+    flood)."""
     if table == "flows":
         return pl.col("conn_h") >= th.client_conns
     if table == "requests":
         return (pl.col("req_h") >= th.client_requests) | (
-            (pl.col("req_h") >= th.client_repeats) & (pl.col("paths_h") <= th.client_repeat_paths))
+            (pl.col("req_h") >= th.client_repeats) & (pl.col("assets_h") == 0))
     return (pl.col("req_h") >= th.client_requests) | (
         (pl.col("conn_h") >= th.client_conns) & (pl.col("req_h") >= 0.5 * pl.col("conn_h"))
     )

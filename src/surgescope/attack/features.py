@@ -39,6 +39,9 @@ WEB_PORTS = (80, 443, 8080, 8443, 8000, 8888)
 FULL_SEGMENT = 1400
 """A request-like TCP payload is shorter than this; longer PSH segments are bulk data."""
 
+ASSET_RE = r"\.(css|js|mjs|png|jpe?g|gif|svg|webp|avif|ico|woff2?|ttf|map)$"
+"""Paths (query string removed) that are a page's static assets."""
+
 TCP_FLAGS = {"fin": 1, "syn": 2, "rst": 4, "psh": 8, "ack": 16, "ece": 64, "cwr": 128}
 
 
@@ -245,8 +248,9 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
             pl.col("conn").sum().alias("conns"),
             pl.col("web").sum().alias("web"),
             pl.col("f_syn").sum().alias("syn"),
-            # Distinct paths asked (logs only): bots repeat a few, browsers fetch a page's assets.
-            (pl.col("path").n_unique() if table == "requests" else pl.lit(0, pl.UInt32)).alias("paths"),
+            # Static assets asked (logs only): browsers fetch a page's CSS, scripts and images;
+            # flood bots ask pages and APIs only.
+            (pl.col("asset").sum() if table == "requests" else pl.lit(0, pl.UInt32)).alias("assets"),
         )
     )
     if not detail:
@@ -315,7 +319,9 @@ def classify_requests(df: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     lf = df.lazy()
     cols = lf.collect_schema().names()
     dst = pl.col("host").fill_null("site") if "host" in cols else pl.lit("site")
+    path = pl.col("path").fill_null("").str.replace(r"[?#].*$", "").str.to_lowercase()
     return lf.with_columns(
+        path.str.contains(ASSET_RE).alias("asset"),
         pl.lit("web").alias("cls"),
         pl.col("bytes").fill_null(0).alias("size"),
         pl.lit(True).alias("req"), pl.lit(False).alias("conn"), pl.lit(True).alias("web"),

@@ -86,11 +86,11 @@ class StreamDetector:
             cur = cur.join(self.past, on=["dst_key", "src_key"], how="left")
             req_h = pl.col("requests") + pl.col("p_req").fill_null(0)
             conn_h = pl.col("conns") + pl.col("p_conn").fill_null(0)
-            paths_h = pl.max_horizontal("paths", pl.col("p_paths").fill_null(0))
+            assets_h = pl.col("assets") + pl.col("p_assets").fill_null(0)
         else:
-            req_h, conn_h, paths_h = pl.col("requests"), pl.col("conns"), pl.col("paths")
+            req_h, conn_h, assets_h = pl.col("requests"), pl.col("conns"), pl.col("assets")
         return cur.select("win", "dst_key", "src_key", req_h.alias("req_h"), conn_h.alias("conn_h"),
-                          paths_h.alias("paths_h")).with_columns(heavy_expr(self.table, self.th).alias("heavy"))
+                          assets_h.alias("assets_h")).with_columns(heavy_expr(self.table, self.th).alias("heavy"))
 
     def _partial(self, elapsed: float) -> list[dict]:
         cl = self.current[0] if len(self.current) == 1 else pl.concat(self.current, how="vertical_relaxed")
@@ -117,7 +117,7 @@ class StreamDetector:
         self.history = hist.filter(pl.col("win") > edge)
         self.past = self.history.group_by("dst_key", "src_key").agg(
             pl.col("requests").sum().alias("p_req"), pl.col("conns").sum().alias("p_conn"),
-            pl.col("paths").max().alias("p_paths"))
+            pl.col("assets").sum().alias("p_assets"))
         self.sources.add_frame(w.by_client.select(pl.col("src_ip").alias("ip"), pl.col("records").alias("count"), "bytes"))
         return events
 
