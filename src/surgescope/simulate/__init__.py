@@ -92,6 +92,15 @@ def x_reports(path, seed: int = 20250310, scale: float = 1.0) -> dict:
     return {"scenario": "x-reports-2025-03-10", "path": str(path), "format": "csv", "rows": n}
 
 
+def x_traffic(path, seed: int = 20250310, scale: float = 1.0) -> dict:
+    """Simulated multi-vector DDoS in four waves aligned with the 10 March 2025 outage (pcap)."""
+    from surgescope.simulate.pcapwriter import write
+    from surgescope.simulate.x_2025_03_10 import generate_traffic
+
+    n = write(generate_traffic(seed=seed, scale=scale), path)
+    return {"scenario": "x-traffic-2025-03-10", "path": str(path), "format": "pcap", "packets": n}
+
+
 def _scenarios() -> dict[str, Callable]:
     from surgescope.attack import reflection
 
@@ -119,6 +128,7 @@ def _scenarios() -> dict[str, Callable]:
     s["access-log"] = access_log
     s["access-log-flood"] = access_log_flood
     s["x-reports-2025-03-10"] = x_reports
+    s["x-traffic-2025-03-10"] = x_traffic
     return dict(sorted(s.items()))
 
 
