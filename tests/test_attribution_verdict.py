@@ -222,8 +222,9 @@ def test_anonymiser_list_is_counted(generated):
 
 
 def test_each_attack_is_also_judged_on_its_own():
-    """A DNS reflection and, a minute later, a direct flood from one country: pooled, the
-    reflection dominates; on its own the direct flood keeps its higher confidence."""
+    """A DNS reflection and, a minute later, a direct flood from one country: each judged on its
+    own; the section's country table describes the direct flood alone, since the reflectors'
+    addresses cannot place anyone, and it still says that reflection was part of the incident."""
     ips = sample_addresses(4, np.random.default_rng(12), "PL", "isp")
     t = generate([Phase("dns-amplification", start=0, duration=5, rate=2000, target="203.0.113.10"),
                   Phase("udp-flood", start=60, duration=5, rate=2000, target="203.0.113.10", sources=ips)],
@@ -233,9 +234,12 @@ def test_each_attack_is_also_judged_on_its_own():
         {"vector": "udp-flood", "start": "2025-03-10T10:01:00Z", "end": "2025-03-10T10:01:05Z", "top_sources": [{"ip": ips[0]}]},
     ]
     a = attribute(attacks, [t])
-    assert a["reflected"] and a["confidence"] <= 0.1
+    assert a["reflected"] and a["reflected_services"] == ["dns-amplification"]
+    assert [c["country"] for c in a["by_country"]] == ["PL"] and a["sources"] == 4
+    assert any("left out of the country and network tables" in c for c in a["caveats"])
     first, second = attacks[0]["attribution"], attacks[1]["attribution"]
     assert first["reflected"] and first["confidence"] <= 0.1
     assert not second["reflected"] and second["by_country"][0]["country"] == "PL" and second["confidence"] >= 0.5
     assert attacks[1]["top_sources"][0]["country"] == "PL"
     assert sum("on its own" in c for c in a["caveats"]) == 2
+    assert a["confidence"] == second["confidence"]

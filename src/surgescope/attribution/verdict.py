@@ -156,7 +156,8 @@ def attribute(
     tables describe the clients seen and the verdict says no attack was found. Each attack's
     ``top_sources[]`` gets country, asn and as_org filled in place; with several attacks, each
     is also judged on its own traffic (``attacks[].attribution``, and one caveat per attack),
-    while the section's figures pool them all.
+    while the section's figures pool the attacks whose sources can be located (all of them when
+    none or every one is reflected, forged or rewritten).
     ``anonymisers``: optional lines of addresses/CIDRs of Tor or VPN exits.
     ``mmdb_paths``: the user's own MMDB files; each by_country/by_asn row then says how often
     they agree (``user_mmdb_agree``), and they are listed in the data sources.
@@ -176,9 +177,18 @@ def attribute(
                 "sources": sub["sources"], "by_country": sub["by_country"], "verdict": sub["verdict"],
             }
             per_attack.append((i, a, sub))
-    traffic = ev.collect(tables, attacks, mmdb_paths)
+    # Only sources that can be located describe where the attack came from: with a mix of
+    # direct and forged/reflected/rewritten attacks, the tables pool the direct ones alone (an
+    # expert would not count random forged addresses beside real bots).
+    unlocatable = [(i, a, sub) for i, a, sub in per_attack
+                   if sub["reflected"] or sub["spoofing_suspected"] or sub["rewritten"]]
+    located = attacks
+    if unlocatable and len(unlocatable) < len(per_attack):
+        left_out = {id(a) for _, a, _ in unlocatable}
+        located = [a for a in attacks if id(a) not in left_out]
+    traffic = ev.collect(tables, located, mmdb_paths)
     s = traffic.sources
-    refl = ev.reflection(traffic, attacks)
+    refl = ev.reflection(traffic, located)
     spoof = ev.spoofing(traffic, reflected=refl["reflected"])
     disp = ev.dispersion(traffic)
     infra = ev.infrastructure(traffic, anonymisers)
@@ -213,13 +223,17 @@ def attribute(
         caveats.append("Forged source addresses (" + "; ".join(spoof["reasons"]) + "): their countries are meaningless.")
     if rew["rewritten"]:
         caveats.append("Private, testbed or NAT addresses: the addresses were rewritten before capture.")
+    if located is not attacks:
+        names = ", ".join(f"{i + 1} ({a.get('vector')})" for i, a, _ in unlocatable)
+        caveats.append(f"The sources of attack(s) {names} are left out of the country and network tables: "
+                       "they are forged, reflected or rewritten addresses that cannot place anyone.")
     for i, a, sub in per_attack:
         top_c = sub["by_country"][0]["country"] if sub["by_country"] else "none"
         flags = [w for w, on in (("reflected", sub["reflected"]), ("forged sources", sub["spoofing_suspected"]),
                                  ("rewritten", sub["rewritten"])) if on] or ["direct"]
         caveats.append(f"Attack {i + 1} ({a.get('vector')}, {a.get('start')} .. {a.get('end')}) on its own: "
                        f"{', '.join(flags)}, {sub['sources']:,} sources, top country {top_c}, confidence "
-                       f"{sub['confidence']:.2f}. The figures above pool all attacks.")
+                       f"{sub['confidence']:.2f}. The figures above pool the attacks whose sources can be located.")
     age = _data_age_caveat(traffic)
     if age:
         caveats.append(age)
@@ -233,9 +247,9 @@ def attribute(
         "by_country": countries,
         "by_asn": asns,
         "sources": n,
-        "reflected": bool(refl["reflected"]),
-        "reflected_services": refl["services"],
-        "spoofing_suspected": bool(spoof["suspected"]),
+        "reflected": bool(refl["reflected"]) or any(sub["reflected"] for _, _, sub in unlocatable),
+        "reflected_services": sorted({*refl["services"], *(x for _, _, sub in unlocatable for x in sub["reflected_services"])}),
+        "spoofing_suspected": bool(spoof["suspected"]) or any(sub["spoofing_suspected"] for _, _, sub in unlocatable),
         "rewritten": bool(rew["rewritten"]),
         "confidence": conf,
         "verdict": verdict,
