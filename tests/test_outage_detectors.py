@@ -110,3 +110,23 @@ def test_seasonal_flags_tweet_burst_not_daily_rhythm(tweets):
     # most samples are ordinary; the largest burst is flagged with a tiny p-value bound
     assert np.mean(s.score > 0.999) < 0.05
     assert s.rate.max() > np.log(1e6)
+
+
+def test_weekly_profile_streaming_equals_batch(datasets):
+    # AAPL mentions summed per hour (55 days): from the third week on, the expected count is the
+    # median of the same weekday and hour on the previous weeks
+    df = pl.read_csv(datasets / "nab/data/realTweets/Twitter_volume_AAPL.csv")
+    hours = df["value"].to_numpy().astype(float)[: (len(df) // 12) * 12].reshape(-1, 12).sum(axis=1)
+    batch = seasonal_count_scores(hours, period=24, window=24)
+    det = SeasonalCount(period=24, window=24)
+    rows = []
+    for v in hours:
+        rows.append(det.details_one(v))
+        det.learn_one(v)
+    live = np.array(rows)
+    np.testing.assert_allclose(live[:, 3], batch.score, rtol=1e-12, atol=1e-12)
+    # hand check of one weekly expectation: 2 weeks of history (t - 504 < 0), so the mean of the
+    # same hour 1 and 2 weeks earlier, not the median of the previous 7 days at that hour
+    t = 3 * 168 - 5
+    assert batch.expected[t] == pytest.approx((hours[t - 168] + hours[t - 336]) / 2)
+    assert batch.expected[t] != np.median([hours[t - 24 * k] for k in range(1, 8)])

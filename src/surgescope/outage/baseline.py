@@ -3,9 +3,11 @@
 What Downdetector describes ("significantly higher than the typical volume for that time of
 day"), made explicit:
 
-- **Expected value** ``mu``: the median of the same time-of-day slot on the previous
-  ``days`` days when at least ``min_days`` of them exist, else the median of the previous
-  ``window`` samples. Medians do not chase spikes; the level window (a day by default) adopts a
+- **Expected value** ``mu``: the median of the same slot of the week (same weekday and time of
+  day) on the previous ``weeks`` weeks when at least ``min_weeks`` of them exist (a Monday
+  morning is compared with Monday mornings); else the median of the same time-of-day slot on
+  the previous ``days`` days when at least ``min_days`` of them exist; else the median of the
+  previous ``window`` samples. Medians do not chase spikes; the level window (a day by default) adopts a
   genuine level shift once it fills more than half of it.
 - **Spread**: ``1.4826 * MAD`` of the previous ``window`` samples (the robust standard
   deviation). For counts (non-negative integers) it sets the negative-binomial dispersion
@@ -90,7 +92,8 @@ def _stack_median(x: np.ndarray, period: int, days: int, min_days: int) -> np.nd
 
 
 def seasonal_count_scores(values: np.ndarray, period: int, window: int, days: int = 7, min_days: int = 3,
-                          min_history: int = 10, direction: str = "up", counts: bool | None = None) -> BaselineScores:
+                          min_history: int = 10, direction: str = "up", counts: bool | None = None,
+                          weeks: int = 4, min_weeks: int = 2) -> BaselineScores:
     """Batch path of :class:`SeasonalCount` over a regularly spaced series (NaN = no data)."""
     x = np.asarray(values, dtype=np.float64)
     if counts is None:
@@ -107,6 +110,9 @@ def seasonal_count_scores(values: np.ndarray, period: int, window: int, days: in
     if period > 0:
         seasonal = _stack_median(x, period, days, min_days)
         mu = np.where(np.isnan(seasonal), level, seasonal)
+        if weeks > 0:
+            weekly = _stack_median(x, 7 * period, weeks, min_weeks)
+            mu = np.where(np.isnan(weekly), mu, weekly)
     return _finish(x, mu, sigma, counts, direction)
 
 
@@ -142,12 +148,13 @@ class SeasonalCount:
     """
 
     def __init__(self, period: int, window: int, days: int = 7, min_days: int = 3, min_history: int = 10,
-                 direction: str = "up", counts: bool = True) -> None:
+                 direction: str = "up", counts: bool = True, weeks: int = 4, min_weeks: int = 2) -> None:
         self.period, self.window, self.days, self.min_days = period, window, days, min_days
+        self.weeks, self.min_weeks = weeks, min_weeks
         self.min_history, self.direction, self.counts = min_history, direction, counts
         self._values: deque[float] = deque(maxlen=window)
         self._devs: deque[float] = deque(maxlen=window)
-        self._season: deque[float] = deque(maxlen=max(period * days, 1))
+        self._season: deque[float] = deque(maxlen=max(period * days, 7 * period * weeks, 1))
 
     def _state(self) -> tuple[float, float]:
         vals = [v for v in self._values if not np.isnan(v)]
@@ -156,10 +163,15 @@ class SeasonalCount:
         sigma = MAD_TO_SD * float(np.median(devs)) if len(devs) >= self.min_history else np.nan
         mu = level
         if self.period > 0:
-            hist = list(self._season)
+            hist = self._season  # deque: indexing a few lags, not copying the weeks
             same = [hist[-k * self.period] for k in range(1, self.days + 1) if k * self.period <= len(hist)]
             same = [v for v in same if not np.isnan(v)]
             if len(same) >= self.min_days:
+                mu = float(np.median(same))
+            week = 7 * self.period
+            same = [hist[-k * week] for k in range(1, self.weeks + 1) if k * week <= len(hist)]
+            same = [v for v in same if not np.isnan(v)]
+            if self.weeks > 0 and len(same) >= self.min_weeks:
                 mu = float(np.median(same))
         return mu, sigma
 
