@@ -2,6 +2,12 @@
 which reflected service, its typical response size and amplification factor, and the
 published source for each row.
 
+Amplification factors are the published bandwidth amplification factors of the cited source
+where it gives one (CISA TA14-017A for most); a ``~`` marks an order-of-magnitude figure from
+vendor threat summaries. ``response_bytes`` is a typical answer size, used by the generator and
+as context in reports, never as a detection threshold (real answers vary: the SNMP capture in
+the shared data has a median of 54 bytes).
+
 UDP rows name a ``<service>-amplification`` vector by source port. The TCP rows document
 SYN-ACK reflection (``tcp-reflection``); that vector is recognised by its flags (SYN+ACK
 without a SYN of ours), from any source port, the listed ports are only the common ones the
