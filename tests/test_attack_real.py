@@ -98,6 +98,7 @@ def test_syn_floods(datasets, name, target, spoofed):
         # seconds fall below the rate floor.
         assert a["sources"] > 30_000
         assert vector_packets(a, "syn-flood") >= 0.95 * 37_841
+        assert a["target_ports"][0] == {"port": 25565, "share": 1.0}  # SOURCES.md: "to port 25565"
         assert any("spoofed" in n for n in a["notes"])
     else:
         # SOURCES.md: every attacker rewritten to 172.16.0.5; the victim's RST-ACKs toward it are

@@ -82,6 +82,7 @@ def test_nftables_accepted_by_nft(report, tmp_path):
     r = subprocess.run(["nft", "-c", "-f", str(f)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "udp sport 161 drop" in text
+    assert "tcp dport 25565 tcp flags & (syn | ack) == syn limit rate over" in text  # the flood's one port
     allowed = [ipaddress.ip_network(a) for a in ALLOW]
     assert not any(n.overlaps(a) for n in blocked_networks(text) for a in allowed)
     # A deliberately broken address must fail the same check (the checker is not a no-op).

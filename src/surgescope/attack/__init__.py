@@ -162,6 +162,7 @@ def _attack(r: pl.DataFrame, a: dict, table_name: str, weight: str, ws: float, t
         "peak_bps": float(peaks["b"].max() * 8 / ws),
         "peak_rps": float(peaks["q"].max() / ws) if peaks["q"].max() else 0.0,
         "sources": int(r["src_key"].n_unique()),
+        "target_ports": _target_ports(r.filter(pl.col("vector") == main), weight),
         "top_sources": top_sources(r, top_n, weight),
         "notes": notes,
         "table": table_name,
@@ -179,6 +180,16 @@ def _attack(r: pl.DataFrame, a: dict, table_name: str, weight: str, ws: float, t
         attack["reflected_service"] = {"service": "tcp-synack", "proto": "tcp",
                                        "ports": [int(p) for p in ports["src_port"].head(5).drop_nulls()]}
     return attack
+
+
+def _target_ports(r: pl.DataFrame, weight: str) -> list[dict]:
+    """The main vector's most hit destination ports (null for non-first fragments and ICMP)."""
+    if "dst_port" not in r.columns or r.height == 0:
+        return []
+    total = r[weight].sum() or 1
+    top = (r.drop_nulls("dst_port").group_by("dst_port").agg(pl.col(weight).sum().alias("k"))
+           .sort(["k", "dst_port"], descending=[True, False]).head(3))
+    return [{"port": int(p), "share": round(k / total, 6)} for p, k in top.iter_rows()]
 
 
 def _notes(r: pl.DataFrame, main: str, table_name: str, start, end, first_ts, ws: float) -> list[str]:

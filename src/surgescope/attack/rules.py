@@ -129,7 +129,11 @@ def plan(report: dict, allowlist: list[str], aggregate_min: int = 4) -> dict:
             continue
         if vector in SPOOFABLE and spoofed:
             if target is not None:
-                limits.append({"target": target, "vector": vector})
+                # One destination port that takes (nearly) all of it narrows the limit to it.
+                tp = [p for p in a.get("target_ports") or [] if isinstance(p, dict)]
+                port = tp[0].get("port") if tp and float(tp[0].get("share", 0)) >= 0.9 else None
+                port = int(port) if isinstance(port, int) and 0 < port < 65536 else None
+                limits.append({"target": target, "vector": vector, "port": port})
             notes.append(f"{vector} on {target}: sources are spoofed, blocking them is useless; rate limit instead")
             continue
         http = http or vector in ("http-flood", "slow-http")
@@ -176,7 +180,12 @@ def _nftables(p: dict, name: str) -> str:
              "icmp-flood": "meta l4proto { icmp, ipv6-icmp }", "ip-fragment": "ip frag-off & 0x1fff != 0"}
     for r in p["limits"]:
         fam = "ip" if r["target"].version == 4 else "ip6"
-        lines.append(f"\t\t{fam} daddr {r['target']} {match[r['vector']]} limit rate over 10000/second drop "
+        port = ""
+        if r.get("port") and r["vector"] in ("syn-flood", "ack-flood", "rst-flood"):
+            port = f" tcp dport {r['port']}"
+        elif r.get("port") and r["vector"] == "udp-flood":
+            port = f" udp dport {r['port']}"
+        lines.append(f"\t\t{fam} daddr {r['target']}{port} {match[r['vector']]} limit rate over 10000/second drop "
                      f"comment \"{r['vector']} (spoofed sources)\"")
     lines += ["\t}", "}"]
     lines += [f"# {n}" for n in p["notes"]]
