@@ -14,6 +14,7 @@ from surgescope.analyses import outage
 from surgescope.cli import app
 from surgescope.incident import Incident
 from surgescope.outage import analyze_requests, detect_file
+from surgescope.sources.base import Rejections
 
 
 def test_cli_detect_on_twitter_volume(datasets):
@@ -52,10 +53,14 @@ def test_detect_irregular_file_with_gap_and_bad_rows(tmp_path, capsys):
     rows.insert(60, "2025-03-10 01:00:00,lots")
     p = tmp_path / "irregular.csv"
     p.write_text("\n".join(rows) + "\n")
-    waves = detect_file(p)
+    rejected = Rejections()
+    waves = detect_file(p, rejected)
     assert len(waves) == 1 and waves[0]["peak"] == 2000
-    err = capsys.readouterr().err
-    assert "2 row(s) rejected" in err and "line 51" in err  # rows[50] is line 51: the header is line 1
+    # rows[50] is line 51: the header is line 1
+    assert rejected.count == 2 and rejected.samples[0].where == 51
+    result = CliRunner().invoke(app, ["detect", str(p)])
+    assert result.exit_code == 0
+    assert "2 row(s) rejected" in result.output and "line 51" in result.output
 
 
 def test_detect_cli_missing_file_is_one_line_error(tmp_path):

@@ -170,9 +170,15 @@ def detect(
     Example: surgescope detect ../shared/datasets/nab/data/realTweets/Twitter_volume_AAPL.csv
     """
     from surgescope.outage import detect_file
+    from surgescope.sources.base import Rejections
 
+    rejected = Rejections()
     with user_errors():
-        waves = detect_file(series)
+        waves = detect_file(series, rejected)
+    if rejected.count:
+        first = rejected.samples[0]
+        err.print(f"surgescope: {series}: {rejected.count} row(s) rejected (first at line {first.where}: {first.reason})",
+                  markup=False, highlight=False)
     sys.stdout.write(json.dumps({"waves": waves}, indent=2) + "\n")
 
 

@@ -11,7 +11,6 @@ Pure functions over Arrow/Polars tables; :func:`detect_file` is the one edge tha
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -176,11 +175,11 @@ def _parse_times(text: pl.Series) -> pl.Series:
     return ts
 
 
-def detect_file(path: str | Path) -> list[dict[str, Any]]:
+def detect_file(path: str | Path, rejections: Rejections | None = None) -> list[dict[str, Any]]:
     """Outage waves of one series file (``surgescope detect SERIES.csv``).
 
     Irregular spacing is put on a regular grid at the median spacing; gaps stay missing and
-    are neither scored nor learnt. Rejected rows are summarised on stderr.
+    are neither scored nor learnt. Rejected rows are counted into ``rejections`` when given.
 
     >>> import tempfile, os
     >>> d = tempfile.mkdtemp(); p = os.path.join(d, "s.csv")
@@ -191,10 +190,9 @@ def detect_file(path: str | Path) -> list[dict[str, Any]]:
     [('2025-03-10T20:00:00Z', 900)]
     """
     ts_ns, values, rej = read_series(path)
-    if rej.count:
-        first = rej.samples[0]
-        print(f"surgescope: {path}: {rej.count} row(s) rejected (first at line {first.where}: {first.reason})",
-              file=sys.stderr)
+    if rejections is not None:
+        rejections.count += rej.count
+        rejections.samples.extend(rej.samples[: max(0, rejections.max_samples - len(rejections.samples))])
     if len(ts_ns) == 0:
         return []
     grid_ts, grid = regularise(ts_ns, values)
