@@ -67,6 +67,19 @@ def test_botnet_http_flood_from_bots_only():
     assert a["sources"] == len(bots)
 
 
+def test_slowloris_is_slow_http_not_a_flood(tmp_path):
+    attackers = ["203.0.113.7", "203.0.113.8", "198.51.100.20"]
+    table = generate(
+        [Phase("normal", duration=50, rate=300, target=TARGET),
+         Phase("slow-http", start=10, duration=35, target=TARGET, sources=attackers)],
+        seed=3,
+    )
+    (a,) = analyze(roundtrip(tmp_path, table), "packets")["attacks"]
+    assert a["vector"] == "slow-http"
+    assert {s["ip"] for s in a["top_sources"]} == set(attackers)
+    assert "2025-03-10T10:00:10" <= a["start"] < "2025-03-10T10:00:11"
+
+
 @pytest.mark.parametrize(
     ("vector", "rate"),
     # The rates of the CLI scenarios (SCENARIOS): ~100 Mbit/s download, ~190 Mbit/s speed

@@ -154,6 +154,7 @@ def test_cli_simulate(tmp_path):
 def test_scenarios_list_is_complete():
     from surgescope.attack import reflection
 
-    needed = {"syn-flood", "tcp-reflection", "http-flood", "botnet", "download", "speedtest", "flash-crowd", "normal"}
+    needed = {"syn-flood", "tcp-reflection", "http-flood", "botnet", "download", "speedtest", "flash-crowd", "normal",
+              "slow-http"}
     needed |= {reflection.service_row(s)["vector"] for s in reflection.udp_services()}
     assert needed <= set(SCENARIOS)

@@ -80,8 +80,11 @@ def _summarise(cl: pl.DataFrame, heavy: pl.DataFrame, tracker: Tracker, table_na
     vec = pl.when(pl.col("cls") == "web").then(pl.lit("http-flood")).otherwise(pl.col("cls"))
     # A heavy client's web traffic is the HTTP flood, whatever its flags, from the start of
     # the horizon in which it became heavy (the detector needs that long to be sure).
-    heavy_ever = heavy.filter(pl.col("heavy")).select("dst_key", "src_key").unique().with_columns(
-        pl.lit(True).alias("bot"))
+    heavy_ever = heavy.filter(pl.col("heavy")).group_by("dst_key", "src_key").agg(
+        pl.lit(True).alias("bot"),
+        # Slow HTTP when the client was slow in most of its heavy windows.
+        pl.when(pl.col("slow").mean() > 0.5).then(pl.lit("slow-http")).otherwise(pl.lit("http-flood")).alias("bot_vector"),
+    )
     cl = cl.join(heavy_ever, on=["dst_key", "src_key"], how="left").with_columns(
         (pl.col("bot").fill_null(False) & pl.col("web")).alias("bot"))
     in_span = (pl.col("win") >= pl.col("start_win")) & (pl.col("win") < pl.col("end_win"))
@@ -97,7 +100,7 @@ def _summarise(cl: pl.DataFrame, heavy: pl.DataFrame, tracker: Tracker, table_na
         .join(spans, on="dst_key", how="inner").filter(in_span)
     )
     http_attacks = spans.filter(pl.col("attack").is_in(
-        [i for i, a in enumerate(tracker.attacks) if "http-flood" in a["vectors"]]))
+        [i for i, a in enumerate(tracker.attacks) if {"http-flood", "slow-http"} & set(a["vectors"])]))
     # Backdate by the horizon, but never into the previous attack on the same target.
     back = timedelta(seconds=th.client_horizon_s)
     prev_end = pl.col("end_win").shift(1).over("dst_key", order_by="start_win")
@@ -105,7 +108,7 @@ def _summarise(cl: pl.DataFrame, heavy: pl.DataFrame, tracker: Tracker, table_na
         pl.max_horizontal(pl.col("start_win") - back, prev_end).alias("from_win")
     ).filter(pl.col("attack").is_in(http_attacks["attack"].to_list()))
     bots = (
-        cl.filter(pl.col("bot")).with_columns(pl.lit("http-flood").alias("vector"))
+        cl.filter(pl.col("bot")).with_columns(pl.col("bot_vector").alias("vector"))
         .join(http_attacks.drop("from_win"), on="dst_key", how="inner")
         .join(http_attacks.select("attack", "from_win"), on="attack", how="left")
         .filter((pl.col("win") >= pl.col("from_win")) & (pl.col("win") < pl.col("end_win")))
@@ -136,8 +139,8 @@ def _attack(r: pl.DataFrame, a: dict, table_name: str, weight: str, ws: float, t
     # so when one is present with most of the records it leads.
     by_pkts = per_vec.sort("packets", descending=True)
     main = per_vec["vector"][0]
-    if by_pkts["vector"][0] == "http-flood" and by_pkts["packets"][0] >= 0.5 * total:
-        main = "http-flood"
+    if by_pkts["vector"][0] in ("http-flood", "slow-http") and by_pkts["packets"][0] >= 0.5 * total:
+        main = by_pkts["vector"][0]
     vectors = [
         {"vector": v["vector"], "share": round(v["packets"] / max(total, 1), 6),
          "byte_share": round(v["bytes"] / max(total_bytes, 1), 6), "packets": int(v["packets"]),
@@ -157,7 +160,7 @@ def _attack(r: pl.DataFrame, a: dict, table_name: str, weight: str, ws: float, t
         "target": a["dst"],
         "packets": total if table_name != "requests" else None,
         "bytes": total_bytes,
-        "requests": int(r["req"].sum()) if table_name != "packets" or main == "http-flood" else None,
+        "requests": int(r["req"].sum()) if table_name != "packets" or main in ("http-flood", "slow-http") else None,
         "peak_pps": float(peaks["p"].max() / ws) if table_name != "requests" else None,
         "peak_bps": float(peaks["b"].max() * 8 / ws),
         "peak_rps": float(peaks["q"].max() / ws) if peaks["q"].max() else 0.0,

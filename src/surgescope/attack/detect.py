@@ -101,6 +101,11 @@ class Thresholds:
     client_repeats: int = 10
     """Logs: a client with at least this many requests in the horizon and not one static
     asset (CSS, script, image, font) among them is heavy too."""
+    slow_request_bytes: float = 80.0
+    """Slow HTTP: a heavy client whose request segments average fewer bytes than this (a GET
+    with its headers is several hundred; slowloris sends a header line every few seconds)."""
+    slow_http_rate: float = 5.0
+    """Slow HTTP: trickled requests/s from such clients, at least (few by design)."""
     baseline_alpha: float = 0.05
     baseline_factor: float = 4.0
     merge_gap_s: float = 10.0
@@ -114,16 +119,25 @@ def heavy_clients(w: Windows, th: Thresholds) -> pl.DataFrame:
     c = w.by_client.select(*CLIENT_COLS).filter(may_be_heavy(w.table)).sort("win")
     if c.height == 0:
         return c.with_columns(pl.lit(False).alias("heavy"), pl.lit(0).alias("req_h"), pl.lit(0).alias("conn_h"),
-                              pl.lit(0).alias("assets_h"))
+                              pl.lit(0).alias("assets_h"), pl.lit(0).alias("req_bytes_h"), pl.lit(False).alias("slow"))
     period = f"{int(round(th.client_horizon_s * 1e6))}us"
     r = c.rolling("win", period=period, group_by=["dst_key", "src_key"]).agg(
         pl.col("requests").sum().alias("req_h"), pl.col("conns").sum().alias("conn_h"),
-        pl.col("assets").sum().alias("assets_h"),
+        pl.col("assets").sum().alias("assets_h"), pl.col("req_bytes").sum().alias("req_bytes_h"),
     )
-    return r.with_columns(heavy_expr(w.table, th).alias("heavy")).unique(["win", "dst_key", "src_key"], keep="last")
+    return r.with_columns(heavy_expr(w.table, th).alias("heavy")).with_columns(slow_expr(w.table, th).alias("slow")).unique(
+        ["win", "dst_key", "src_key"], keep="last")
 
 
-CLIENT_COLS = ("win", "dst_key", "src_key", "requests", "conns", "assets")
+def slow_expr(table: str, th: Thresholds) -> pl.Expr:
+    """A heavy client whose requests carry almost nothing (captures only): slow HTTP
+    (slowloris, slow POST), which holds connections open with a few bytes at a time."""
+    if table != "packets":
+        return pl.lit(False)
+    return pl.col("heavy") & (pl.col("req_bytes_h") < th.slow_request_bytes * pl.col("req_h"))
+
+
+CLIENT_COLS = ("win", "dst_key", "src_key", "requests", "conns", "assets", "req_bytes")
 """The per-client window columns the heavy-client rule reads."""
 
 
@@ -153,7 +167,7 @@ def heavy_expr(table: str, th: Thresholds) -> pl.Expr:
 
 def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None, span_s: float | None = None) -> pl.DataFrame:
     """Rows (win, dst_key, dst_ip, vector, rate, records, candidate) for every window,
-    destination and class seen, plus ``http-flood`` rows from heavy clients.
+    destination and class seen, plus ``http-flood`` / ``slow-http`` rows from heavy clients.
 
     Rates are records per ``span_s`` (the window length; the streaming detector passes the
     time elapsed in a window still filling)."""
@@ -208,22 +222,27 @@ def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None, sp
     if heavy is None:
         heavy = heavy_clients(w, th)
     hc = (
-        w.by_client.lazy().join(heavy.lazy().select("win", "dst_key", "src_key", "heavy"), on=["win", "dst_key", "src_key"], how="left")
+        w.by_client.lazy()
+        .join(heavy.lazy().select("win", "dst_key", "src_key", "heavy", "slow"), on=["win", "dst_key", "src_key"], how="left")
         .filter(pl.col("heavy").fill_null(False))
-        .group_by("win", "dst_key")
+        .with_columns(pl.when(pl.col("slow").fill_null(False)).then(pl.lit("slow-http")).otherwise(pl.lit("http-flood"))
+                      .alias("vector"))
+        .group_by("win", "dst_key", "vector")
         .agg(
             (pl.col("conns").sum() if w.table == "flows" else pl.col("requests").sum()).alias("heavy_req"),
             pl.col("web").sum().alias("heavy_web"),
         )
     )
+    floor = pl.when(pl.col("vector") == "slow-http").then(pl.lit(th.slow_http_rate)).otherwise(
+        pl.lit(th.http_flow_rate if w.table == "flows" else th.http_rate))
+    names = w.by_dst.lazy().select("win", "dst_key", "dst_ip")
     web = (
-        rows.filter(pl.col("vector") == "http-flood").drop("candidate", "rate", "records")
-        .join(hc, on=["win", "dst_key"], how="inner")
+        hc.join(names, on=["win", "dst_key"], how="inner")
         .select(
             "win", "dst_key", "dst_ip", "vector",
             (pl.col("heavy_req") / ws).cast(pl.Float64).alias("rate"),
             pl.col("heavy_web").cast(pl.Int64).alias("records"),
-            (pl.col("heavy_req") / ws >= (th.http_flow_rate if w.table == "flows" else th.http_rate)).alias("candidate"),
+            (pl.col("heavy_req") / ws >= floor).alias("candidate"),
         )
     )
     # Web rows stay only as static-threshold candidates; heavy clients make the others.

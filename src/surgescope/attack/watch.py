@@ -46,6 +46,7 @@ from surgescope.attack.detect import (
     heavy_clients,
     heavy_expr,
     may_be_heavy,
+    slow_expr,
 )
 from surgescope.attack.sources import SpaceSaving
 from surgescope.incident import iso
@@ -87,10 +88,13 @@ class StreamDetector:
             req_h = pl.col("requests") + pl.col("p_req").fill_null(0)
             conn_h = pl.col("conns") + pl.col("p_conn").fill_null(0)
             assets_h = pl.col("assets") + pl.col("p_assets").fill_null(0)
+            bytes_h = pl.col("req_bytes") + pl.col("p_req_bytes").fill_null(0)
         else:
-            req_h, conn_h, assets_h = pl.col("requests"), pl.col("conns"), pl.col("assets")
+            req_h, conn_h = pl.col("requests"), pl.col("conns")
+            assets_h, bytes_h = pl.col("assets"), pl.col("req_bytes")
         return cur.select("win", "dst_key", "src_key", req_h.alias("req_h"), conn_h.alias("conn_h"),
-                          assets_h.alias("assets_h")).with_columns(heavy_expr(self.table, self.th).alias("heavy"))
+                          assets_h.alias("assets_h"), bytes_h.alias("req_bytes_h")).with_columns(
+            heavy_expr(self.table, self.th).alias("heavy")).with_columns(slow_expr(self.table, self.th).alias("slow"))
 
     def _partial(self, elapsed: float) -> list[dict]:
         cl = self.current[0] if len(self.current) == 1 else pl.concat(self.current, how="vertical_relaxed")
@@ -117,7 +121,7 @@ class StreamDetector:
         self.history = hist.filter(pl.col("win") > edge)
         self.past = self.history.group_by("dst_key", "src_key").agg(
             pl.col("requests").sum().alias("p_req"), pl.col("conns").sum().alias("p_conn"),
-            pl.col("assets").sum().alias("p_assets"))
+            pl.col("assets").sum().alias("p_assets"), pl.col("req_bytes").sum().alias("p_req_bytes"))
         self.sources.add_frame(w.by_client.select(pl.col("src_ip").alias("ip"), pl.col("records").alias("count"), "bytes"))
         return events
 

@@ -116,6 +116,7 @@ def _scenarios() -> dict[str, Callable]:
         "http-flood": _attack("http-flood", 20_000, "HTTP flood: 200 bots, full handshakes, ~7 GET/s each, 10-30 s.", n_sources=200),
         "botnet": _attack("http-flood", 40_000, "Botnet: 500 bots (per-bot TTLs), full handshakes and GET floods, 10-30 s.", name="botnet",
                           n_sources=500),
+        "slow-http": _attack("slow-http", 0, "Slowloris: 5 sources holding 150 connections each open with a header line every 10 s, 10-30 s."),
         "download": _legit("download", 8000, "One large download (~100 Mbit/s) to the server from one host: no attack."),
         "speedtest": _legit("speedtest", 16_000, "A speed test: one client, 8 connections, upload then download at ~190 Mbit/s: no attack."),
         "flash-crowd": _legit("flash-crowd", 20_000, "A flash crowd: thousands of browsers each loading one page (<= 6 connections): no attack."),

@@ -10,8 +10,9 @@ Vectors (``VECTORS``): ``syn-flood``, ``ack-flood``, ``rst-flood``, ``udp-flood`
 UDP service of the reflection table (:mod:`surgescope.attack.reflection`), ``http-flood``
 (full TCP handshakes + GET requests from bots), ``normal`` (web browsing), ``download``
 (one large transfer *to* the target), ``speedtest`` (one client, parallel connections,
-upload then download against the target's port 8080) and ``flash-crowd`` (many browsers
-loading one page, a few connections each). The session vectors (http-flood, normal,
+upload then download against the target's port 8080), ``flash-crowd`` (many browsers
+loading one page, a few connections each) and ``slow-http`` (slowloris: many connections per
+source held open with a header line every few seconds). The session vectors (http-flood, normal,
 flash-crowd, download, speedtest) include both directions, as a capture at the server sees.
 
 Source pools: ``sources`` is a list of address strings (IPv4 or IPv6) with optional
@@ -56,13 +57,14 @@ MSS = 1448
 """TCP payload per full segment (1500 MTU minus IP, TCP and timestamp option)."""
 
 SESSION_VECTORS = ("http-flood", "normal", "flash-crowd", "download", "speedtest", "botnet")
+SLOW_VECTORS = ("slow-http",)
 DIRECT_VECTORS = ("syn-flood", "ack-flood", "rst-flood", "udp-flood", "icmp-flood", "ip-fragment", "tcp-reflection")
 
 
 def vectors() -> list[str]:
     """Every vector name :func:`generate` accepts."""
     amps = sorted(set(reflection.table().filter(reflection.pl.col("proto") == "udp")["vector"].to_list()))
-    return [*DIRECT_VECTORS, *amps, *SESSION_VECTORS]
+    return [*DIRECT_VECTORS, *amps, *SESSION_VECTORS, *SLOW_VECTORS]
 
 
 @dataclass
@@ -443,6 +445,49 @@ def _sessions(rng: np.random.Generator, ph: Phase) -> list[dict[str, np.ndarray]
                          think, rtt, bw)
 
 
+def _slow_http(rng: np.random.Generator, ph: Phase) -> list[dict[str, np.ndarray]]:
+    """Slowloris: each source opens ``connections`` (150) to the web port within ``ramp_s`` (5 s),
+    sends a partial request, then one header line every ``interval_s`` (10 s) to keep each
+    connection open, never finishing; the server only ACKs. ``rate`` is not used."""
+    o = ph.options
+    dhi, dlo = _target(ph)
+    pool = _pool(rng, ph, 5)
+    per = int(o.get("connections", 150))
+    interval = float(o.get("interval_s", 10.0))
+    src = np.repeat(np.arange(len(pool.hi)), per)
+    S = len(src)
+    t0 = ph.start + rng.uniform(0, min(float(o.get("ramp_s", 5.0)), ph.duration), size=S)
+    rtt = rng.uniform(0.02, 0.15, size=S)
+    end = ph.start + ph.duration
+    c_hi, c_lo, c_ttl = pool.hi[src], pool.lo[src], pool.ttl[src]
+    c_port = rng.integers(32768, 61000, size=S)
+    port = ph.target_port or 80
+    ids = lambda k: rng.integers(0, 65536, size=k)  # noqa: E731
+    parts = [
+        _cols(S, t=t0, src_hi=c_hi, src_lo=c_lo, dst_hi=dhi, dst_lo=dlo, proto=6, sport=c_port, dport=port,
+              flags=0x02, ttl=c_ttl, ip_id=ids(S), ip_len=60),
+        _cols(S, t=t0 + rtt, src_hi=dhi, src_lo=dlo, dst_hi=c_hi, dst_lo=c_lo, proto=6, sport=port, dport=c_port,
+              flags=0x12, ttl=64, ip_id=ids(S), ip_len=60),
+        _cols(S, t=t0 + rtt * 1.02, src_hi=c_hi, src_lo=c_lo, dst_hi=dhi, dst_lo=dlo, proto=6, sport=c_port,
+              dport=port, flags=0x10, ttl=c_ttl, ip_id=ids(S), ip_len=52),
+    ]
+    # Segment k = 0 is the partial request line and first headers; k >= 1 one header line each.
+    k = np.maximum(1, np.floor((end - t0 - rtt) / interval).astype(np.int64) + 1)
+    conn = np.repeat(np.arange(S), k)
+    j = np.arange(len(conn)) - np.repeat(np.cumsum(k) - k, k)
+    ts = t0[conn] + rtt[conn] * 1.05 + j * interval * rng.uniform(0.9, 1.1, size=len(conn))
+    keep = ts < end
+    conn, j, ts = conn[keep], j[keep], ts[keep]
+    pay = np.where(j == 0, rng.integers(60, 110, size=len(j)), rng.integers(6, 24, size=len(j)))
+    n = len(conn)
+    parts.append(_cols(n, t=ts, src_hi=c_hi[conn], src_lo=c_lo[conn], dst_hi=dhi, dst_lo=dlo, proto=6,
+                       sport=c_port[conn], dport=port, flags=0x18, ttl=c_ttl[conn], ip_id=ids(n),
+                       ip_len=52 + pay, payload_len=pay))
+    parts.append(_cols(n, t=ts + rtt[conn] / 2, src_hi=dhi, src_lo=dlo, dst_hi=c_hi[conn], dst_lo=c_lo[conn],
+                       proto=6, sport=port, dport=c_port[conn], flags=0x10, ttl=64, ip_id=ids(n), ip_len=52))
+    return parts
+
+
 # --- assembly -----------------------------------------------------------------------------------
 
 
@@ -509,6 +554,8 @@ def generate(phases: Sequence[Phase | dict], seed: int = 1, t0: str | datetime =
         ph = ph if isinstance(ph, Phase) else Phase(**ph)
         if ph.vector in SESSION_VECTORS:
             parts += _sessions(rng, ph)
+        elif ph.vector in SLOW_VECTORS:
+            parts += _slow_http(rng, ph)
         elif ph.vector.endswith("-amplification"):
             parts.append(_amplification(rng, ph))
         elif ph.vector in DIRECT_VECTORS:
