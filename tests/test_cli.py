@@ -44,3 +44,25 @@ def test_analyze_with_anonymiser_list_and_bad_mmdb(tmp_path, datasets):
     r = runner.invoke(app, ["analyze", str(log), "--out", str(tmp_path / "p"), "--mmdb", str(tmp_path / "none.mmdb")])
     assert r.exit_code == 2
     assert "none.mmdb" in r.output
+
+
+def test_analyze_custom_log_format(tmp_path):
+    """A log in a user's own nginx log_format, which no sniffer knows, reads with --log-format."""
+    import json
+
+    fmt = '$time_iso8601 $remote_addr $status $request_time "$request" "$http_user_agent"'
+    lines = [
+        '2025-03-10T10:02:00+01:00 198.51.100.7 200 0.012 "GET /home HTTP/1.1" "curl/8.0"',
+        '2025-03-10T10:02:01+01:00 2001:db8::5 503 1.500 "POST /api HTTP/2.0" "Mozilla/5.0 <x>"',
+        "garbage that is not the format",
+    ]
+    log = tmp_path / "custom.log"
+    log.write_text("\n".join(lines) + "\n")
+    r = runner.invoke(app, ["analyze", str(log), "--out", str(tmp_path / "o"), "--log-format", fmt])
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    (inp,) = report["inputs"]
+    assert (inp["kind"], inp["records"], inp["rejected"]) == ("access-log", 2, 1)
+    assert inp["rejections"]["samples"][0]["where"] == 3
+    assert inp["summary"]["start"] == "2025-03-10T09:02:00Z"  # +01:00 converted to UTC
+    assert {s["src_ip"] for s in inp["summary"]["top_sources"]} == {"198.51.100.7", "2001:db8::5"}

@@ -110,6 +110,7 @@ def analyze(
     claims: Annotated[Path | None, typer.Option(help="Public claims to assess (YAML).")] = None,
     mmdb: Annotated[list[Path] | None, typer.Option(help="Your own MMDB (GeoLite2, DB-IP, IPinfo); repeatable.")] = None,
     anonymisers: Annotated[Path | None, typer.Option(help="File of anonymiser exits (Tor/VPN), one address or CIDR a line.")] = None,
+    log_format: Annotated[str | None, typer.Option(help="nginx log_format (or Apache LogFormat) of custom access logs.")] = None,
 ) -> None:
     """Analyse your own files and write the incident report.
 
@@ -120,7 +121,7 @@ def analyze(
 
     with user_errors(), record_progress("reading") as progress:
         incident = run(inputs, kind.value, claims=claims, progress=progress,
-                       mmdb_paths=mmdb or (), anonymisers=anonymisers)
+                       mmdb_paths=mmdb or (), anonymisers=anonymisers, log_format=log_format)
         paths = write_all(incident, out_dir)
     for line in summary_lines(incident.to_dict()):
         out.print(line, markup=False, highlight=False)
