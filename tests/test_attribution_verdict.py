@@ -243,3 +243,96 @@ def test_each_attack_is_also_judged_on_its_own():
     assert attacks[1]["top_sources"][0]["country"] == "PL"
     assert sum("on its own" in c for c in a["caveats"]) == 2
     assert a["confidence"] == second["confidence"]
+
+
+# --------------------------------------------------------------------------- simultaneous vectors
+
+MIXED_BOTS = {"UA": 40, "BR": 30, "VN": 20, "DE": 10}  # the botnet's countries, by construction
+MIXED_REFLECTORS = 150
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """One target hit at the same time by a botnet HTTP flood (bots in MIXED_BOTS, full
+    handshakes), a spoofed SYN flood (a fresh random source per packet) and a DNS reflection
+    (MIXED_REFLECTORS open resolvers), as pcap through the reader."""
+    from surgescope.simulate import pcapwriter
+
+    rng = np.random.default_rng(31)
+    bots = [ip for cc, k in MIXED_BOTS.items() for ip in sample_addresses(k, rng, cc, "isp")]
+    reflectors = sample_addresses(MIXED_REFLECTORS, rng, as_class="hosting")
+    target = "203.0.113.10"
+    t = generate([Phase("http-flood", start=0, duration=20, rate=3000, target=target, target_port=443, sources=bots),
+                  Phase("syn-flood", start=2, duration=15, rate=1500, target=target),
+                  Phase("dns-amplification", start=3, duration=15, rate=300, target=target, sources=reflectors)],
+                 seed=31, t0="2025-03-10T10:00:00Z")
+    path = tmp_path_factory.mktemp("mixed") / "mixed.pcap"
+    pcapwriter.write(t, path)
+    table = open_input(path, "pcap").read_all()
+    # the construction, counted on the raw table: every source that sent a SYN and is neither a
+    # bot nor a reflector is a forged SYN-flood address
+    raw = pl.from_arrow(table).filter(pl.col("dst_ip") == target)
+    syn_sources = set(raw.filter((pl.col("proto") == 6) & (pl.col("tcp_flags") == 0x02))["src_ip"].to_list())
+    forged = syn_sources - set(bots) - set(reflectors)
+    seen_reflectors = set(raw.filter(pl.col("src_port") == 53)["src_ip"].to_list())
+    return {"table": table, "bots": bots, "reflectors": reflectors, "forged": forged, "seen_reflectors": seen_reflectors}
+
+
+def test_simultaneous_vectors_country_table_describes_the_bots(mixed):
+    a = attribute(None, [mixed["table"]])
+    assert a["described"] == "located sources"
+    assert a["sources"] == len(mixed["bots"]) == 100
+    shares = {c["country"]: c["share"] for c in a["by_country"]}
+    for cc, k in MIXED_BOTS.items():
+        assert abs(shares.get(cc, 0.0) - k / 100) <= 0.03, (cc, shares)
+    assert a["by_country"][0]["country"] == "UA"
+    # forged and reflected vectors are still named, and the confidence is moderate-low
+    assert a["spoofing_suspected"] and a["reflected"] and a["reflected_services"] == ["dns-amplification"]
+    # moderate-low: under the same bots' confidence when they flood alone (an attacker who
+    # forges and reflects at the same time hides behind every source)
+    alone = attribute(None, [generate([Phase("http-flood", duration=20, rate=3000, target="203.0.113.10",
+                                             target_port=443, sources=mixed["bots"])], seed=31)])
+    assert alone["described"] == "all sources" and alone["sources"] == 100
+    assert 0.0 < a["confidence"] <= 0.25 and a["confidence"] < alone["confidence"]
+    assert "forged" in a["verdict"] and "handshakes" in a["verdict"] and "UA 40%" in a["verdict"]
+
+
+def test_simultaneous_vectors_left_out_counts_match_the_construction(mixed):
+    a = attribute(None, [mixed["table"]])
+    assert len(mixed["seen_reflectors"]) == MIXED_REFLECTORS  # every resolver answered in the capture
+    assert a["source_classes"]["forged"] == len(mixed["forged"]) > 15_000
+    assert a["source_classes"]["reflector"] == MIXED_REFLECTORS
+    assert a["source_classes"]["located"] == len(mixed["bots"])
+    cav = " ".join(a["caveats"])
+    assert f"{len(mixed['forged']):,} forged SYN-flood sources left out" in cav
+    assert f"{MIXED_REFLECTORS:,} DNS reflectors left out" in cav
+    figs = {e["name"]: e["value"] for e in a["evidence"] if e["kind"] == "source classes"}
+    assert figs == {"forged_sources": len(mixed["forged"]), "reflector_sources": MIXED_REFLECTORS}
+
+
+def test_few_bots_are_described_when_the_attack_analysis_names_an_http_flood():
+    """Eight bots (below the count needed without attack analysis) beside a spoofed SYN flood:
+    with the attack analysis naming the HTTP flood, the bots are described; without it, the
+    capture is judged as a whole (forged), as before."""
+    rng = np.random.default_rng(5)
+    bots = sample_addresses(8, rng, "PL", "isp")
+    t = generate([Phase("http-flood", duration=10, rate=1000, target="203.0.113.10", sources=bots),
+                  Phase("syn-flood", duration=10, rate=1000, target="203.0.113.10")], seed=5,
+                 t0="2025-03-10T10:00:00Z")
+    attacks = [{"vector": "syn-flood", "start": "2025-03-10T10:00:00Z", "end": "2025-03-10T10:00:10Z",
+                "target": "203.0.113.10", "top_sources": [{"ip": bots[0]}],
+                "vectors": [{"vector": "syn-flood"}, {"vector": "http-flood"}]}]
+    a = attribute(attacks, [t])
+    assert [c["country"] for c in a["by_country"]] == ["PL"] and a["sources"] == 8
+    assert a["spoofing_suspected"] and a["confidence"] <= 0.5 * 0.7
+    assert attacks[0]["top_sources"][0]["country"] == "PL"
+    whole = attribute(None, [t])
+    assert whole["described"] == "all sources" and whole["confidence"] <= 0.1 and "meaningless" in whole["verdict"]
+
+
+def test_real_captures_are_judged_as_a_whole(datasets):
+    """The shared captures are forged, reflected or rewritten throughout (SOURCES.md): the stray
+    conversations in them (a few of the victim's own TCP sessions) do not switch the tables."""
+    for rel in (f"{STOPDDOS}/amp.dns.RRSIG.fragmented.pcap", f"{STOPDDOS}/amp.TCP.reflection.SYNACK.pcap"):
+        a = attribute(None, [_read(datasets, rel)])
+        assert a["described"] == "all sources" and a["confidence"] <= 0.1, rel

@@ -143,10 +143,6 @@ def test_html_shows_times_in_us_eastern_and_the_provenance_first(demo):
     assert json.loads(demo["paths"]["json"].read_text())["schema"] == "surgescope/report-v1"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "attribution pools all sources: the forged SYN-flood sources (random addresses) drown the "
-    "botnet's real, handshake-completing sources, so the country table shows the address space "
-    "(US 41 %) instead of the bots (UA 15 % by construction); reported to the lead"))
 def test_country_table_describes_the_sources_that_can_be_located(demo):
     # An expert counts only addresses that can be located: the HTTP-flood bots completed TCP
     # handshakes (real machines); the SYN flood's sources are forged and say nothing. The demo's

@@ -41,6 +41,16 @@ from surgescope.attribution import evidence as ev
 CEILING = 0.7
 SPOOFED_CONFIDENCE = 0.02
 REFLECTED_CONFIDENCE = 0.03
+MIXED_FACTOR = 0.5
+"""Located sources sent alongside forged or reflected ones: the operator is shown to hide behind
+forged and abused addresses at the same time (booter services mix vectors), so the real
+machines are more likely rented or borrowed too; their confidence is halved."""
+HANDSHAKE_VECTORS = ("http-flood", "slow-http")
+"""Vectors whose sources must complete TCP handshakes: real machines."""
+MIN_LOCATED = 20
+"""Without such a vector from the attack analysis, this many handshake-completing sources are
+needed before they, not the forged or reflected ones, are described (a capture of a reflection
+has a few of the victim's own conversations in it; a botnet has many)."""
 
 
 def _pct(x: float) -> str:
@@ -181,23 +191,38 @@ def attribute(
     # direct and forged/reflected/rewritten attacks, the tables pool the direct ones alone (an
     # expert would not count random forged addresses beside real bots).
     unlocatable = [(i, a, sub) for i, a, sub in per_attack
-                   if sub["reflected"] or sub["spoofing_suspected"] or sub["rewritten"]]
+                   if (sub["reflected"] or sub["spoofing_suspected"] or sub["rewritten"])
+                   and sub["described"] != "located sources"]
     located = attacks
     if unlocatable and len(unlocatable) < len(per_attack):
         left_out = {id(a) for _, a, _ in unlocatable}
         located = [a for a in attacks if id(a) not in left_out]
     traffic = ev.collect(tables, located, mmdb_paths)
+    no_attack = attacks is not None and len(attacks) == 0
+    classes = ev.classify_sources(traffic, light=True)
+    counts = ev.class_counts(classes)
+    mixed = _mixed(no_attack, counts, located)
+    pooled_refl = ev.reflection(traffic, located)
+    pooled_spoof = ev.spoofing(traffic, reflected=pooled_refl["reflected"])
+    whole = traffic
+    if mixed:
+        # describe the real machines alone; the rest is counted and said to be left out
+        traffic = ev.subset(whole, classes.filter(pl.col("source_class") == "located"))
+        refl = ev.reflection(traffic)
+        spoof = ev.spoofing(traffic, reflected=refl["reflected"])
+    else:
+        refl, spoof = pooled_refl, pooled_spoof
     s = traffic.sources
-    refl = ev.reflection(traffic, located)
-    spoof = ev.spoofing(traffic, reflected=refl["reflected"])
     disp = ev.dispersion(traffic)
     infra = ev.infrastructure(traffic, anonymisers)
     rew = ev.rewriting(traffic)
     countries = by_country(s, top)
     asns = by_asn(s, top)
-    no_attack = attacks is not None and len(attacks) == 0
     n = s.height
     conf = 0.0 if no_attack else _confidence(rew, spoof, refl, disp, infra, n)
+    if mixed:
+        conf = round(conf * MIXED_FACTOR, 3)
+    dropped = _left_out(whole, classes, counts, located) if mixed else []
 
     caveats = [
         "An address's country is where its block is registered or announced, not where a person sits; "
@@ -223,6 +248,7 @@ def attribute(
         caveats.append("Forged source addresses (" + "; ".join(spoof["reasons"]) + "): their countries are meaningless.")
     if rew["rewritten"]:
         caveats.append("Private, testbed or NAT addresses: the addresses were rewritten before capture.")
+    caveats += [c["caveat"] for c in dropped]
     if located is not attacks:
         names = ", ".join(f"{i + 1} ({a.get('vector')})" for i, a, _ in unlocatable)
         caveats.append(f"The sources of attack(s) {names} are left out of the country and network tables: "
@@ -231,6 +257,8 @@ def attribute(
         top_c = sub["by_country"][0]["country"] if sub["by_country"] else "none"
         flags = [w for w, on in (("reflected", sub["reflected"]), ("forged sources", sub["spoofing_suspected"]),
                                  ("rewritten", sub["rewritten"])) if on] or ["direct"]
+        if sub["described"] == "located sources":
+            flags.append("its handshake-completing sources described")
         caveats.append(f"Attack {i + 1} ({a.get('vector')}, {a.get('start')} .. {a.get('end')}) on its own: "
                        f"{', '.join(flags)}, {sub['sources']:,} sources, top country {top_c}, confidence "
                        f"{sub['confidence']:.2f}. The figures above pool the attacks whose sources can be located.")
@@ -238,27 +266,137 @@ def attribute(
     if age:
         caveats.append(age)
 
-    verdict = _verdict_text(no_attack, traffic, countries, asns, refl, spoof, disp, infra, rew, conf)
+    if mixed:
+        verdict = _mixed_verdict_text(traffic, countries, asns, disp, infra, conf, dropped)
+    else:
+        verdict = _verdict_text(no_attack, traffic, countries, asns, refl, spoof, disp, infra, rew, conf)
     figures = []
-    for kind, part in (("reflection", refl), ("spoofing", spoof), ("dispersion", disp),
+    for kind, part in (("reflection", pooled_refl), ("spoofing", pooled_spoof), ("dispersion", disp),
                        ("infrastructure", infra), ("rewriting", rew)):
         figures += [{"kind": kind, **f} for f in part.get("figures", [])]
+    figures += [{"kind": "source classes", **c["figure"]} for c in dropped]
     return {
         "by_country": countries,
         "by_asn": asns,
         "sources": n,
-        "reflected": bool(refl["reflected"]) or any(sub["reflected"] for _, _, sub in unlocatable),
-        "reflected_services": sorted({*refl["services"], *(x for _, _, sub in unlocatable for x in sub["reflected_services"])}),
-        "spoofing_suspected": bool(spoof["suspected"]) or any(sub["spoofing_suspected"] for _, _, sub in unlocatable),
+        "reflected": bool(pooled_refl["reflected"]) or any(sub["reflected"] for _, _, sub in unlocatable),
+        "reflected_services": sorted({*pooled_refl["services"], *(x for _, _, sub in unlocatable for x in sub["reflected_services"])}),
+        "spoofing_suspected": (bool(pooled_spoof["suspected"]) or (mixed and counts["forged"] > 0)
+                               or any(sub["spoofing_suspected"] for _, _, sub in unlocatable)),
         "rewritten": bool(rew["rewritten"]),
         "confidence": conf,
         "verdict": verdict,
         "caveats": caveats,
         "evidence": figures,
         "country_agreement": disp.get("agreement"),
+        "described": "located sources" if mixed else "all sources",
+        "source_classes": counts,
         "data_sources": geo.data_sources(mmdb_paths),
     }
 
+
+
+def _mixed(no_attack: bool, counts: dict[str, int], attacks: Sequence[dict] | None) -> bool:
+    """Describe the located sources alone? Only when forged, reflected or rewritten sources
+    came with real machines: handshake-completing sources of an HTTP flood the attack analysis
+    found, or at least MIN_LOCATED of them when it did not run."""
+    if no_attack or counts["located"] == 0:
+        return False
+    if counts["forged"] + counts["reflector"] + counts["rewritten"] == 0:
+        return False
+    vectors = {v.get("vector") for a in attacks or [] for v in (a.get("vectors") or [])}
+    vectors |= {a.get("vector") for a in attacks or []}
+    return counts["located"] >= MIN_LOCATED or bool(vectors & set(HANDSHAKE_VECTORS))
+
+
+def _left_out(traffic: ev.Traffic, classes: pl.DataFrame, counts: dict[str, int],
+              attacks: Sequence[dict] | None) -> list[dict]:
+    """For each class of sources left out of the tables: a caveat, a short phrase for the
+    verdict and an evidence figure, each with the count and why."""
+    out = []
+
+    def of(cls: str) -> ev.Traffic:
+        return ev.subset(traffic, classes.filter(pl.col("source_class") == cls))
+
+    n = counts["forged"]
+    if n:
+        part = of("forged")
+        sp = ev.spoofing(part)
+        syn = int((part.sources["syn"] > 0).sum())
+        what = "SYN-flood " if syn >= 0.5 * n else ""
+        why = "; ".join(sp["reasons"]) or "reserved or unallocated addresses"
+        out.append({"class": "forged", "sources": n,
+                    "phrase": f"{n:,} forged {what}source addresses ({why})",
+                    "caveat": f"{n:,} forged {what}sources left out of the country and network tables: random or "
+                              f"impossible addresses ({why}) that only show where random numbers land.",
+                    "figure": ev.figure("forged_sources", n, f"{n:,} sources never completed a handshake and, "
+                                        f"taken together, are forged ({why}); left out of the tables.")})
+    n = counts["reflector"]
+    if n:
+        part = of("reflector")
+        r = ev.reflection(part, attacks)
+        names = ", ".join(ev.service_name(v, r.get("tcp_port")) for v in r["services"]) or "amplification-port"
+        out.append({"class": "reflector", "sources": n,
+                    "phrase": f"{n:,} {names} reflectors",
+                    "caveat": f"{n:,} {names} reflectors left out of the country and network tables: abused servers "
+                              "that answered requests forged with the victim's address; they place the servers, "
+                              "not the attacker.",
+                    "figure": ev.figure("reflector_sources", n, f"{n:,} sources answered from reflection service "
+                                        "ports (or with unsolicited SYN-ACKs/RSTs); left out of the tables.")})
+    n = counts["rewritten"]
+    if n:
+        out.append({"class": "rewritten", "sources": n, "phrase": f"{n:,} private or testbed addresses",
+                    "caveat": f"{n:,} private, CGNAT or testbed sources left out of the country and network tables: "
+                              "rewritten by NAT or a testbed, they name no place on the Internet.",
+                    "figure": ev.figure("rewritten_sources", n, f"{n:,} private or testbed sources; left out of the tables.")})
+    n = counts["light"]
+    if n:
+        out.append({"class": "light", "sources": n, "phrase": f"{n:,} ordinary visitors",
+                    "caveat": f"{n:,} sources that completed handshakes but sent under {ev.LIGHT_FRACTION:.0%} of what "
+                              "the flooding sources sent (their 90th percentile) left out: ordinary visitors caught in "
+                              "the attack's window, not bots.",
+                    "figure": ev.figure("light_sources", n, f"{n:,} handshake-completing sources sent like ordinary "
+                                        "visitors, not like the flood; left out of the tables.")})
+    n = counts["unconfirmed"]
+    if n:
+        out.append({"class": "unconfirmed", "sources": n, "phrase": f"{n:,} sources with no two-way conversation",
+                    "caveat": f"{n:,} sources with no two-way conversation (ICMP, stray or one-way packets) left out: "
+                              "nothing shows whether their addresses are real.",
+                    "figure": ev.figure("unconfirmed_sources", n, f"{n:,} sources neither completed a handshake nor "
+                                        "look forged or reflected; left out of the tables.")})
+    return out
+
+
+def _mixed_verdict_text(traffic, countries, asns, disp, infra, conf, left_out) -> str:
+    n = traffic.sources.height
+    unlocatable = [c for c in left_out if c["class"] in ("forged", "reflector", "rewritten")]
+    others = [c for c in left_out if c["class"] not in ("forged", "reflector", "rewritten")]
+    parts = ["Sources of different kinds attacked at the same time. "]
+    why = {"forged": "forged addresses are random numbers", "reflector": "reflectors are abused servers",
+           "rewritten": "private addresses were rewritten"}
+    parts.append("The " + " and the ".join(c["phrase"] for c in unlocatable)
+                 + " are left out: their countries are meaningless for attribution ("
+                 + ", ".join(why[c["class"]] for c in unlocatable) + "). ")
+    k = disp["countries"]
+    parts.append(f"The {n:,} source{'s' if n != 1 else ''} that completed TCP handshakes are real machines (bots, "
+                 f"proxies or rented servers) in {k} countr{'ies' if k != 1 else 'y'} ({_top_list(countries)})")
+    if asns:
+        parts.append(f" and {disp['asns']} network{'s' if disp['asns'] != 1 else ''}, the largest AS{asns[0]['asn']} "
+                     f"({asns[0]['as_org']})")
+    parts.append(". ")
+    if others:
+        parts.append("Also left out: " + ", ".join(c["phrase"] for c in others) + ". ")
+    if disp.get("agreement") is not None:
+        parts.append(f"The country sources agree for {_pct(disp['agreement'])} of them. ")
+    parts.append(f"{_pct(infra.get('share', 0))} are in hosting, cloud or VPN networks. ")
+    if k >= 10 and disp.get("normalised_entropy", 0) >= 0.5:
+        parts.append("The spread looks like a botnet of compromised devices, whose locations are the victims' "
+                     "not the operator's. ")
+    where = countries[0]["country"] if countries else "no country"
+    parts.append(f"Confidence that the attacker is in {where} (the top country of the real machines): {conf:.2f}, "
+                 "low because the addresses locate the sending machines, not the people controlling them, and an "
+                 "attacker who forges and reflects traffic at the same time is hiding behind every source.")
+    return "".join(parts)
 
 def _verdict_text(no_attack, traffic, countries, asns, refl, spoof, disp, infra, rew, conf) -> str:
     n = traffic.sources.height
