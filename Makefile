@@ -6,8 +6,8 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 APT_STAMP := $(VENV)/.apt-installed
 # Debian packages the tests run as peers: tshark (decoding), nft and nginx (rule checks),
-# chromium (the report seen in a real browser), goaccess (benchmark peer).
-APT_PACKAGES := tshark nftables nginx-light chromium goaccess
+# chromium (the report seen in a real browser), goaccess (benchmark peer), ipset (rule checks).
+APT_PACKAGES := tshark nftables nginx-light chromium goaccess ipset
 
 .PHONY: install install-test apt demo test bench lint clean
 
