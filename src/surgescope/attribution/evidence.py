@@ -110,6 +110,7 @@ def _normalise(df: pl.DataFrame, kind: str) -> pl.DataFrame:
             (tcp & ((flags & (SYN | ACK)) == ACK)).fill_null(False).cast(i64).alias("ack"),
             (tcp & ((flags & (SYN | ACK)) == (SYN | ACK))).fill_null(False).cast(i64).alias("synack"),
             (tcp & ((flags & RST) != 0)).fill_null(False).cast(i64).alias("rst"),
+            pl.lit(0, i64).alias("reply"),
         )
     if kind == "flows":
         w = pl.coalesce(pl.col("fwd_packets"), pl.col("packets"), pl.lit(1)).cast(i64)
@@ -121,6 +122,8 @@ def _normalise(df: pl.DataFrame, kind: str) -> pl.DataFrame:
             pl.col("syn_count").fill_null(0).cast(i64).alias("syn"),
             pl.col("ack_count").fill_null(0).cast(i64).alias("ack"),
             pl.lit(0, i64).alias("synack"), pl.lit(0, i64).alias("rst"),
+            # a bidirectional flow record whose other side sent packets: a conversation
+            ((pl.col("packets") - pl.col("fwd_packets")).fill_null(0) > 0).cast(i64).alias("reply"),
         )
     # requests: an HTTP request needs a completed TCP handshake
     return df.select(
@@ -129,7 +132,7 @@ def _normalise(df: pl.DataFrame, kind: str) -> pl.DataFrame:
         pl.lit(6, pl.Int32).alias("proto"), pl.lit(None, pl.Int32).alias("src_port"),
         pl.lit(None, pl.Int32).alias("ttl"), pl.lit(False).alias("frag"),
         pl.lit(0, i64).alias("syn"), pl.lit(1, i64).alias("ack"), pl.lit(0, i64).alias("synack"),
-        pl.lit(0, i64).alias("rst"),
+        pl.lit(0, i64).alias("rst"), pl.lit(1, i64).alias("reply"),
     )
 
 
@@ -178,7 +181,7 @@ def per_source(rows: pl.DataFrame, mmdb_paths: Sequence[str] = ()) -> pl.DataFra
         pl.col("bytes").sum(),
         pl.len().alias("rows"),
         pl.col("ttl").min().alias("ttl_min"), pl.col("ttl").max().alias("ttl_max"),
-        pl.col("syn").sum(), pl.col("ack").sum(), pl.col("synack").sum(),
+        pl.col("syn").sum(), pl.col("ack").sum(), pl.col("synack").sum(), pl.col("reply").sum(),
     ).sort("records", "src_ip", descending=[True, False])
     if agg.height == 0:
         return agg.with_columns(
@@ -377,7 +380,8 @@ def classify_sources(traffic: Traffic, light: bool = False) -> pl.DataFrame:
       fragments), or most of its TCP packets are SYN-ACKs or RSTs: a server answering requests
       forged in the victim's name;
     - ``located``: it completed a TCP handshake (sent SYNs and ACKs), sent HTTP requests, or
-      has flow records with both SYNs and ACKs: a real machine at that address;
+      has flow records with SYNs and ACKs or with packets back from the victim: a real machine
+      at that address;
     - ``light`` (only with ``light=True``): located, but sent under :data:`LIGHT_FRACTION` of
       what the flooding located sources sent (their 90th percentile): an ordinary visitor
       caught in the attack's window, not a bot;
@@ -414,9 +418,9 @@ def classify_sources(traffic: Traffic, light: bool = False) -> pl.DataFrame:
         | ((pl.col("synack") + pl.col("_rst") > 0) & (2 * (pl.col("synack") + pl.col("_rst")) >= pl.col("records"))))
     bogon = pl.col("special").is_in(BOGON_SPECIAL).fill_null(False)
     one_way = ~reflector & ~bogon & (pl.col("ack") == 0) & (pl.col("synack") == 0)
-    # an HTTP request needs a completed handshake; packets and flows show one by SYNs and ACKs
-    only_requests = bool(traffic.kinds) and all(k == "requests" for k in traffic.kinds)
-    two_way = (pl.col("ack") > 0) & ((pl.col("syn") > 0) | pl.lit(only_requests))
+    # packets show a completed handshake by SYNs and ACKs from the source; an HTTP request needs
+    # one; a flow record says so when the other side answered
+    two_way = ((pl.col("ack") > 0) & (pl.col("syn") > 0)) | (pl.col("reply") > 0)
     s = s.with_columns(rewritten.alias("_rew"), reflector.alias("_refl"), bogon.alias("_bogon"), one_way.alias("_one_way"))
     # forged is a property of a population (random spread, one SYN each): test the one-way
     # sources together, as the capture-level spoofing test does. A private address among

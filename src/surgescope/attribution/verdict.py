@@ -13,6 +13,16 @@ concentrated the countries look:
   even a direct flood from residential addresses in one country usually comes from
   compromised devices controlled from elsewhere.
 
+Each source is first classified on its own packets (:func:`evidence.classify_sources`):
+located (completed handshakes, sent requests), forged, reflector, rewritten, light (an ordinary
+visitor in the attack's window) or unconfirmed. When vectors run at the same time, e.g. a
+botnet's HTTP flood beside a spoofed SYN flood and a DNS reflection, the tables, dispersion,
+infrastructure and confidence describe the located sources alone (``described`` is
+``"located sources"``), the caveats count what was left out and why, ``reflected`` and
+``spoofing_suspected`` still say the forged and reflected vectors were there, and the
+confidence is the formula above times ``MIXED_FACTOR`` (0.5). When no source can be located,
+the whole traffic is judged as above (``described`` is ``"all sources"``).
+
 Example (a direct flood from three residential addresses in one country)::
 
     >>> import numpy as np
@@ -167,7 +177,9 @@ def attribute(
     ``top_sources[]`` gets country, asn and as_org filled in place; with several attacks, each
     is also judged on its own traffic (``attacks[].attribution``, and one caveat per attack),
     while the section's figures pool the attacks whose sources can be located (all of them when
-    none or every one is reflected, forged or rewritten).
+    none or every one is reflected, forged or rewritten). Within that traffic, sources that
+    completed handshakes are described alone when forged, reflected or rewritten sources came
+    with them (``source_classes`` counts each class; see the module docstring).
     ``anonymisers``: optional lines of addresses/CIDRs of Tor or VPN exits.
     ``mmdb_paths``: the user's own MMDB files; each by_country/by_asn row then says how often
     they agree (``user_mmdb_agree``), and they are listed in the data sources.
@@ -185,6 +197,7 @@ def attribute(
                 "confidence": sub["confidence"], "reflected": sub["reflected"],
                 "spoofing_suspected": sub["spoofing_suspected"], "rewritten": sub["rewritten"],
                 "sources": sub["sources"], "by_country": sub["by_country"], "verdict": sub["verdict"],
+                "described": sub["described"], "source_classes": sub["source_classes"],
             }
             per_attack.append((i, a, sub))
     # Only sources that can be located describe where the attack came from: with a mix of
