@@ -111,6 +111,7 @@ def _normalise(df: pl.DataFrame, kind: str) -> pl.DataFrame:
             (tcp & ((flags & (SYN | ACK)) == (SYN | ACK))).fill_null(False).cast(i64).alias("synack"),
             (tcp & ((flags & RST) != 0)).fill_null(False).cast(i64).alias("rst"),
             pl.lit(0, i64).alias("reply"),
+            (tcp & ((flags & (SYN | ACK)) == SYN)).fill_null(False).cast(i64).alias("opens"),
         )
     if kind == "flows":
         w = pl.coalesce(pl.col("fwd_packets"), pl.col("packets"), pl.lit(1)).cast(i64)
@@ -124,6 +125,7 @@ def _normalise(df: pl.DataFrame, kind: str) -> pl.DataFrame:
             pl.lit(0, i64).alias("synack"), pl.lit(0, i64).alias("rst"),
             # a bidirectional flow record whose other side sent packets: a conversation
             ((pl.col("packets") - pl.col("fwd_packets")).fill_null(0) > 0).cast(i64).alias("reply"),
+            pl.lit(1, i64).alias("opens"),  # one flow record, one connection
         )
     # requests: an HTTP request needs a completed TCP handshake
     return df.select(
@@ -132,7 +134,7 @@ def _normalise(df: pl.DataFrame, kind: str) -> pl.DataFrame:
         pl.lit(6, pl.Int32).alias("proto"), pl.lit(None, pl.Int32).alias("src_port"),
         pl.lit(None, pl.Int32).alias("ttl"), pl.lit(False).alias("frag"),
         pl.lit(0, i64).alias("syn"), pl.lit(1, i64).alias("ack"), pl.lit(0, i64).alias("synack"),
-        pl.lit(0, i64).alias("rst"), pl.lit(1, i64).alias("reply"),
+        pl.lit(0, i64).alias("rst"), pl.lit(1, i64).alias("reply"), pl.lit(1, i64).alias("opens"),
     )
 
 
@@ -182,6 +184,7 @@ def per_source(rows: pl.DataFrame, mmdb_paths: Sequence[str] = ()) -> pl.DataFra
         pl.len().alias("rows"),
         pl.col("ttl").min().alias("ttl_min"), pl.col("ttl").max().alias("ttl_max"),
         pl.col("syn").sum(), pl.col("ack").sum(), pl.col("synack").sum(), pl.col("reply").sum(),
+        pl.col("opens").sum(),
     ).sort("records", "src_ip", descending=[True, False])
     if agg.height == 0:
         return agg.with_columns(
@@ -364,8 +367,10 @@ SOURCE_CLASSES = ("located", "light", "unconfirmed", "forged", "reflector", "rew
 REWRITTEN_SPECIAL = ["private", "cgnat", "link-local", "benchmarking", "loopback"]
 BOGON_SPECIAL = ["reserved", "documentation", "multicast"]
 LIGHT_FRACTION = 0.1
-"""A located source sending under this fraction of the 90th percentile of the located sources'
-records is a bystander (an ordinary visitor present during the attack), not a flooding bot."""
+"""A located source opening under this fraction of the 90th percentile of the located sources'
+connections (SYNs; flow records; requests in logs) is a bystander (an ordinary visitor present
+during the attack), not a flooding bot. Connections, not packets: a visitor downloading a large
+page sends many ACKs over one or a few connections, a bot opens connection after connection."""
 RST = 0x04
 
 
@@ -382,9 +387,9 @@ def classify_sources(traffic: Traffic, light: bool = False) -> pl.DataFrame:
     - ``located``: it completed a TCP handshake (sent SYNs and ACKs), sent HTTP requests, or
       has flow records with SYNs and ACKs or with packets back from the victim: a real machine
       at that address;
-    - ``light`` (only with ``light=True``): located, but sent under :data:`LIGHT_FRACTION` of
-      what the flooding located sources sent (their 90th percentile): an ordinary visitor
-      caught in the attack's window, not a bot;
+    - ``light`` (only with ``light=True``): located, but opened under :data:`LIGHT_FRACTION` of
+      the connections the flooding located sources opened (their 90th percentile): an ordinary
+      visitor caught in the attack's window, not a bot;
     - ``unconfirmed``: the rest (ICMP, stray packets, one-way floods from too few sources to
       look forged): nothing proves or disproves the address.
 
@@ -437,8 +442,8 @@ def classify_sources(traffic: Traffic, light: bool = False) -> pl.DataFrame:
     if light:
         loc = s.filter(pl.col("source_class") == "located")
         if loc.height:
-            floor = LIGHT_FRACTION * float(loc["records"].quantile(0.9, "nearest"))
-            s = s.with_columns(pl.when((pl.col("source_class") == "located") & (pl.col("records") < floor))
+            floor = LIGHT_FRACTION * float(loc["opens"].quantile(0.9, "nearest"))
+            s = s.with_columns(pl.when((pl.col("source_class") == "located") & (pl.col("opens") < floor))
                                .then(pl.lit("light")).otherwise(pl.col("source_class")).alias("source_class"))
     return s.drop("_amp", "_udp", "_rst", "_rew", "_refl", "_bogon", "_one_way")
 

@@ -365,9 +365,9 @@ def _left_out(traffic: ev.Traffic, classes: pl.DataFrame, counts: dict[str, int]
     n = counts["light"]
     if n:
         out.append({"class": "light", "sources": n, "phrase": f"{n:,} ordinary visitors",
-                    "caveat": f"{n:,} sources that completed handshakes but sent under {ev.LIGHT_FRACTION:.0%} of what "
-                              "the flooding sources sent (their 90th percentile) left out: ordinary visitors caught in "
-                              "the attack's window, not bots.",
+                    "caveat": f"{n:,} sources that completed handshakes but opened under {ev.LIGHT_FRACTION:.0%} of the "
+                              "connections the flooding sources opened (their 90th percentile) left out: ordinary "
+                              "visitors caught in the attack's window, not bots.",
                     "figure": ev.figure("light_sources", n, f"{n:,} handshake-completing sources sent like ordinary "
                                         "visitors, not like the flood; left out of the tables.")})
     n = counts["unconfirmed"]
