@@ -130,3 +130,22 @@ def test_reflected_origin_claim_names_the_reflectors(datasets):
     us, ua = assess([claim(origin_country="US"), claim(origin_country="UA")], report)
     assert us["assessment"] == ua["assessment"] == "unsupported"
     assert "reflectors" in us["evidence"] and "% of sources are in US" in us["evidence"]
+
+
+def test_origin_claim_on_bots_beside_forged_sources():
+    """Bots (40 in UA, 60 in BR) flood over a spoofed SYN flood: the claim is judged on the bots
+    that completed handshakes, and the evidence says the forged sources were left out."""
+    rng = np.random.default_rng(21)
+    bots = sample_addresses(40, rng, "UA", "isp") + sample_addresses(60, rng, "BR", "isp")
+    t = generate([Phase("http-flood", duration=6, rate=3000, target="203.0.113.80", sources=bots),
+                  Phase("syn-flood", duration=6, rate=6000, target="203.0.113.80")],
+                 seed=21, t0="2025-03-10T14:00:00Z")
+    report = report_for(t, [{"vector": "http-flood", "start": "2025-03-10T14:00:00Z", "end": "2025-03-10T14:00:06Z",
+                             "vectors": [{"vector": "http-flood", "share": 0.4}, {"vector": "syn-flood", "share": 0.6}],
+                             "peak_pps": 9000}])
+    assert report["attribution"]["described"] == "located sources"
+    ua, br, us = assess([claim(origin_country="UA"), claim(origin_country="BR"), claim(origin_country="US")], report)
+    assert ua["assessment"] == "unsupported" and "completed handshakes" in ua["evidence"]
+    assert "forged" in ua["evidence"]
+    assert br["assessment"] == "supported"  # 60 % of the real machines
+    assert us["assessment"] == "contradicted"

@@ -188,6 +188,15 @@ def _check_country(report: dict, cc: str) -> tuple[str, str]:
     conf = att.get("confidence", 0.0)
     if not (report.get("attacks") or []):
         return "unverifiable", f"No attack was found, so there are no attacking addresses to locate (clients: {tops})."
+    if att.get("described") == "located sources":
+        k = att.get("source_classes") or {}
+        left = ", ".join(f"{k[c]:,} {c}" for c in ("forged", "reflector", "rewritten") if k.get(c))
+        basis = (f"{in_cc} of the {att.get('sources', 0):,} sources that completed handshakes (real machines; "
+                 f"{left} sources left out as meaningless); top countries {tops}. They locate the sending "
+                 f"machines, not the attacker: attribution confidence {conf:.2f}.")
+        if top["country"] == cc and share >= 0.3:
+            return "supported", basis
+        return ("contradicted" if share < 0.05 else "unsupported"), basis
     if att.get("spoofing_suspected"):
         return "unsupported", (f"{in_cc}, but the source addresses are forged: their "
                                f"countries ({tops}) are meaningless. Attribution confidence {conf:.2f}.")
