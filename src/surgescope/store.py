@@ -46,7 +46,7 @@ import pyarrow as pa
 
 from surgescope.schema import SCHEMAS
 from surgescope.sources import open_input
-from surgescope.sources.base import InputError
+from surgescope.sources.base import InputError, input_errors
 
 Progress = Callable[[str, int], None]
 
@@ -72,16 +72,9 @@ CREATE TABLE IF NOT EXISTS inputs (
 def fingerprint(path: str | Path, block: int = 1 << 22) -> str:
     """SHA-256 (hex) of a file's bytes, read in 4 MiB blocks."""
     h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            while chunk := f.read(block):
-                h.update(chunk)
-    except FileNotFoundError as e:
-        raise InputError(f"{path}: no such file") from e
-    except IsADirectoryError as e:
-        raise InputError(f"{path}: is a directory") from e
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror})") from e
+    with input_errors(path), open(path, "rb") as f:
+        while chunk := f.read(block):
+            h.update(chunk)
     return h.hexdigest()
 
 

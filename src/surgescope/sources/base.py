@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -92,20 +93,27 @@ class _Bounded(io.RawIOBase):
         return n
 
 
+@contextmanager
+def input_errors(path: str | Path) -> Iterator[None]:
+    """Turn the operating system's errors about ``path`` into one-line :class:`InputError`."""
+    try:
+        yield
+    except FileNotFoundError as e:
+        raise InputError(f"{path}: no such file") from e
+    except IsADirectoryError as e:
+        raise InputError(f"{path}: is a directory") from e
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})") from e
+
+
 def open_binary(path: str | Path, limit: int = MAX_DECOMPRESSED) -> BinaryIO:
     """Open a file for reading, transparently decompressing gzip and zstd (by magic bytes).
 
     Raises :class:`InputError` when the file is missing or unreadable.
     """
     p = Path(path)
-    try:
+    with input_errors(p):
         raw = open(p, "rb")  # noqa: SIM115 - the caller owns the stream
-    except FileNotFoundError as e:
-        raise InputError(f"{p}: no such file") from e
-    except IsADirectoryError as e:
-        raise InputError(f"{p}: is a directory") from e
-    except OSError as e:
-        raise InputError(f"{p}: cannot open ({e.strerror})") from e
     head = raw.peek(4)[:4] if hasattr(raw, "peek") else b""
     if head[:2] == b"\x1f\x8b":
         inner: BinaryIO = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
