@@ -58,9 +58,13 @@ def analyze(table: pa.Table | pl.DataFrame, table_name: str, window_s: float = 1
     heavy = heavy_clients(w, th)
     tracker = run_tracker(candidates(w, th, heavy), th)
     timeline = _timeline(w, table_name)
-    if not tracker.attacks:
-        return {"attacks": [], "timeline": timeline}
-    return {"attacks": _summarise(cl, heavy, tracker, table_name, th, top_n), "timeline": timeline}
+    attacks = _summarise(cl, heavy, tracker, table_name, th, top_n) if tracker.attacks else []
+    if table_name in ("requests", "flows"):
+        # Slow HTTP leaves its trace in durations and timeouts, not in per-window rates.
+        from surgescope.attack import slow_http
+
+        attacks = slow_http.merge(attacks, slow_http.detect(df, table_name, window_s=ws, top_n=top_n))
+    return {"attacks": attacks, "timeline": timeline}
 
 
 def _weight(table_name: str) -> str:

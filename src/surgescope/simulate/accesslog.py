@@ -5,7 +5,9 @@ The project's own generator for access-log tests and benchmarks (real logs come 
 each with one browser user agent, requesting a site's pages and assets with a realistic mix
 of methods, statuses, sizes and referers, at a steady rate over ``duration_s``. Each
 :class:`Flood` adds a burst: requests from ``bots`` addresses, uniformly inside its window,
-hitting a few paths with bot user agents, many answered 503.
+hitting a few paths with bot user agents, many answered 503. Each :class:`SlowClients` adds a
+slow HTTP attack: connections from a few hundred clients that end at the server's timeout
+(408, long ``request_time``) or are given up (499).
 
 Lines are written in time order, in chunks built column-wise with NumPy and Polars (two
 million lines take a few seconds), as ``combined`` (default), ``common``, ``vhost_combined`` or
@@ -96,6 +98,30 @@ class Flood:
     """Fraction answered 503 (the server overwhelmed)."""
 
 
+@dataclass(frozen=True)
+class SlowClients:
+    """A slow HTTP attack (slowloris, slow POST): ``share`` of the file's lines from ``clients``
+    addresses, logged inside its window, each a connection the server closed at its request
+    timeout.
+
+    A line's time is when it was written (the request's end, as nginx logs); the connection was
+    opened ``$request_time`` earlier. Most lines end at ``timeout_s`` (plus a few ms) with
+    ``408`` and an empty body; ``cut_share`` of them end earlier, the client giving up (nginx
+    ``499``). Only the ``json`` format writes the durations; in the others the 408s are the trace.
+    """
+
+    start_s: float
+    duration_s: float
+    share: float
+    clients: int = 300
+    timeout_s: float = 60.0
+    """The server's header/body timeout (nginx ``client_header_timeout``: 60 s by default)."""
+    method: str = "GET"
+    """``GET`` for slowloris (headers trickled), ``POST`` for slow POST (body trickled)."""
+    paths: tuple[str, ...] = ("/", "/?{n}", "/login")
+    cut_share: float = 0.1
+
+
 @dataclass
 class Generated:
     """Ground truth of a generated log."""
@@ -106,6 +132,8 @@ class Generated:
     flood_lines: list[int] = field(default_factory=list)
     bots: list[list[str]] = field(default_factory=list)
     clients: int = 0
+    slow_lines: list[int] = field(default_factory=list)
+    slow_clients: list[list[str]] = field(default_factory=list)
     start: datetime | None = None
     end: datetime | None = None
 
@@ -173,26 +201,33 @@ def generate(
     floods: list[Flood] | None = None,
     host: str = "x.example",
     tz: str = "UTC",
+    slow: list[SlowClients] | None = None,
 ) -> Generated:
     """Write ``lines`` access-log lines to ``path`` and return the ground truth.
 
     ``fmt``: ``combined`` | ``common`` | ``vhost_combined`` | ``json``. ``tz``: the zone local
     times are written in (their offset is in each line, so readers convert back to UTC).
+    ``slow``: slow HTTP attacks (:class:`SlowClients`), after the floods.
     """
     if fmt not in ("combined", "common", "vhost_combined", "json"):
         raise ValueError(f"unknown format {fmt!r}")
     floods = list(floods or [])
+    slow = list(slow or [])
     rng = np.random.default_rng(seed)
     t0 = datetime.fromisoformat(start.replace("Z", "+00:00")) if isinstance(start, str) else start
     t0_ns = int(t0.timestamp() * 1e9)
 
-    client_v4 = public_v4(rng, clients + sum(f.bots for f in floods))
+    client_v4 = public_v4(rng, clients + sum(f.bots for f in floods) + sum(s.clients for s in slow))
     client_ip = ipaddr.v4_strings(client_v4[:clients])
     bots_ip = []
     at = clients
     for f in floods:
         bots_ip.append(ipaddr.v4_strings(client_v4[at : at + f.bots]))
         at += f.bots
+    slow_ip = []
+    for s in slow:
+        slow_ip.append(ipaddr.v4_strings(client_v4[at : at + s.clients]))
+        at += s.clients
     activity = 1.0 / np.arange(1, clients + 1) ** 0.9  # Zipf-like: a few very active clients
     activity /= activity.sum()
     ua_values, ua_p = _weights(BROWSERS)
@@ -207,8 +242,9 @@ def generate(
     items = rng.integers(10**11, 10**12, size=ITEMS)  # ids of the site's pages, users, images
     n_chunks = max(1, -(-lines // CHUNK_LINES))
     edges = np.linspace(0.0, duration_s, n_chunks + 1)
-    counts = _chunk_counts(lines, duration_s, floods, edges, rng)
-    windows = [(0.0, duration_s)] + [(f.start_s, f.start_s + f.duration_s) for f in floods]
+    # Slow attacks take part in the line shares and windows like floods (components after them).
+    counts = _chunk_counts(lines, duration_s, [*floods, *slow], edges, rng)
+    windows = [(0.0, duration_s)] + [(f.start_s, f.start_s + f.duration_s) for f in [*floods, *slow]]
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -237,6 +273,8 @@ def generate(
                         "referer": _fill(refs.gather(rng.choice(len(refs), size=n, p=ref_p)), rng, items),
                         "ua": client_ua.gather(who),
                     }))
+                elif k > len(floods):
+                    frames.append(_slow_frame(slow[k - 1 - len(floods)], slow_ip[k - 1 - len(floods)], ts, rng))
                 else:
                     f = floods[k - 1]
                     status = np.where(rng.random(n) < f.error_share, 503, 200).astype(np.int32)
@@ -253,7 +291,7 @@ def generate(
                     }))
             if not frames:
                 continue
-            df = pl.concat(frames).sort("ts")
+            df = pl.concat(frames, how="diagonal").sort("ts")  # slow lines add "rt"
             t_first = t_first if t_first is not None else int(df["ts"][0])
             t_last = int(df["ts"][-1])
             out.write(_render(df, fmt, host, tz))
@@ -268,16 +306,40 @@ def generate(
         normal_lines=int(counts[:, 0].sum()),
         flood_lines=[int(counts[:, k + 1].sum()) for k in range(len(floods))],
         bots=[b.to_list() for b in bots_ip],
+        slow_lines=[int(counts[:, len(floods) + k + 1].sum()) for k in range(len(slow))],
+        slow_clients=[s.to_list() for s in slow_ip],
         clients=clients,
         start=from_ns(t_first) if from_ns else None,
         end=from_ns(t_last) if from_ns else None,
     )
 
 
+def _slow_frame(s: SlowClients, ips: pl.Series, ts: np.ndarray, rng: np.random.Generator) -> pl.DataFrame:
+    """Lines of a slow attack logged at ``ts``: 408 at the timeout, or 499 earlier (cut)."""
+    n = len(ts)
+    cut = rng.random(n) < s.cut_share
+    paths = pl.Series(list(s.paths))
+    return pl.DataFrame({
+        "ts": ts,
+        "ip": ips.gather(rng.integers(0, s.clients, size=n)),
+        "method": pl.Series([s.method] * n),
+        "path": _fill(paths.gather(rng.integers(0, len(paths), size=n)), rng),
+        "status": np.where(cut, 499, 408).astype(np.int32),
+        "size": np.zeros(n, dtype=np.int64),
+        "referer": pl.Series(["-"] * n),
+        "ua": pl.Series(BOT_AGENTS).gather(rng.integers(0, len(BOT_AGENTS), size=n)),
+        "rt": np.where(cut, rng.uniform(0.25, 0.95, size=n) * s.timeout_s, s.timeout_s + rng.uniform(0, 0.005, size=n)),
+    })
+
+
 def _render(df: pl.DataFrame, fmt: str, host: str, tz: str) -> bytes:
     """One chunk of rows -> the bytes of its lines."""
     when = pl.from_epoch(pl.col("ts"), time_unit="ns").dt.replace_time_zone("UTC").dt.convert_time_zone(tz)
     size = pl.col("size").cast(pl.String)
+    # Ordinary and flood lines get a made-up sub-second time; slow lines carry their own ("rt").
+    rtime = pl.col("size") % 997 / 1000.0
+    if "rt" in df.columns:
+        rtime = pl.coalesce(pl.col("rt"), rtime)
     if fmt == "json":
         line = pl.concat_str([
             pl.lit('{"time_iso8601":"'), when.dt.strftime("%Y-%m-%dT%H:%M:%S%:z"),
@@ -285,7 +347,7 @@ def _render(df: pl.DataFrame, fmt: str, host: str, tz: str) -> bytes:
             pl.lit('","request":"'), pl.col("method"), pl.lit(" "), pl.col("path"), pl.lit(' HTTP/1.1"'),
             pl.lit(',"status":"'), pl.col("status").cast(pl.String),
             pl.lit('","body_bytes_sent":"'), size,
-            pl.lit('","request_time":"'), (pl.col("size") % 997 / 1000.0).round(3).cast(pl.String),
+            pl.lit('","request_time":"'), rtime.round(3).cast(pl.String),
             pl.lit('","http_referer":"'), pl.when(pl.col("referer") == "-").then(pl.lit("")).otherwise(pl.col("referer")),
             pl.lit('","http_user_agent":"'), pl.when(pl.col("ua") == "-").then(pl.lit("")).otherwise(pl.col("ua")),
             pl.lit('","host":"'), pl.lit(host), pl.lit('"}'),
