@@ -26,6 +26,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -154,17 +155,21 @@ def _class_detail() -> list[pl.Expr]:
     ]
 
 
-def _extra(table: str) -> list[pl.Expr]:
+def _extra(table: str, cols: Sequence[str] = ("path", "user_agent")) -> list[pl.Expr]:
     if table == "flows":
         return [pl.col("pkts").sum().alias("packets")]
     if table == "requests":
         status = pl.col("status")
-        return [
+        out = [
             ((status >= 500) & (status < 600)).mean().alias("status_5xx_share"),
             (status == 429).mean().alias("status_429_share"),
-            (pl.col("path").value_counts(sort=True).first().struct.field("count") / pl.len()).alias("top_path_share"),
-            (pl.col("user_agent").value_counts(sort=True).first().struct.field("count") / pl.len()).alias("top_ua_share"),
         ]
+        # Concentrations only where the text is still there (the pipeline drops it: the
+        # detector does not read these, and they cost a third of the window tables).
+        for col, name in (("path", "top_path_share"), ("user_agent", "top_ua_share")):
+            if col in cols:
+                out.append((pl.col(col).value_counts(sort=True).first().struct.field("count") / pl.len()).alias(name))
+        return out
     return []
 
 
@@ -175,7 +180,7 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
     fast path); the detector's inputs are the same expressions either way.
     """
     lf = lf.lazy().with_columns(window_col(window_s))
-    extra_dst = _extra(table) if detail else []
+    extra_dst = _extra(table, lf.collect_schema().names()) if detail else []
     # A connection key: source address and port (wrapping multiply spreads the port bits).
     conn_key = pl.col("src_key") ^ (pl.col("src_port").fill_null(0).cast(pl.UInt64) * 0x9E3779B97F4A7C15)
     conn = conn_key.n_unique()
@@ -317,14 +322,26 @@ def flow_windows(table: pa.Table | pl.DataFrame, window_s: float = 1.0) -> Windo
     return window_tables(classify(table, "flows"), window_s, "flows")
 
 
+def asset_expr() -> pl.Expr:
+    """Is the request's ``path`` (query string removed) a static asset (see :data:`ASSET_RE`)?
+
+    >>> pl.DataFrame({"path": ["/a/Site.CSS?v=2", "/api/x"]}).select(asset_expr())["asset"].to_list()
+    [True, False]
+    """
+    path = pl.col("path").fill_null("").str.replace(r"[?#].*$", "").str.to_lowercase()
+    return path.str.contains(ASSET_RE).alias("asset")
+
+
 def classify_requests(df: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
-    """Every access-log line is one request to the (single) site: class ``web``."""
+    """Every access-log line is one request to the (single) site: class ``web``.
+
+    A frame that already holds the ``asset`` flag (the pipeline computes it while streaming and
+    drops the paths) keeps it."""
     lf = df.lazy()
     cols = lf.collect_schema().names()
     dst = pl.col("host").fill_null("site") if "host" in cols else pl.lit("site")
-    path = pl.col("path").fill_null("").str.replace(r"[?#].*$", "").str.to_lowercase()
     return lf.with_columns(
-        path.str.contains(ASSET_RE).alias("asset"),
+        pl.col("asset") if "asset" in cols else asset_expr(),
         pl.lit("web").alias("cls"),
         pl.col("bytes").fill_null(0).alias("size"),
         pl.lit(True).alias("req"), pl.lit(False).alias("conn"), pl.lit(True).alias("web"),
