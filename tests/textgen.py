@@ -85,3 +85,52 @@ def access_log_jsonl(n: int = 3) -> str:
                     "http_user_agent": "curl/8"}) + "\n"
         for i in range(n)
     )
+
+
+def web_conns(n: int, t0: float, span_s: float, seed: int = 0, target: str = "192.0.2.80",
+              long_downloads: int = 0) -> list[dict]:
+    """``n`` ordinary web connections (Zeek conn.log records) from ``n // 4`` clients over
+    ``span_s`` seconds from epoch ``t0``: short page loads (0.05-3 s, a few kB up, tens of kB
+    down), plus ``long_downloads`` transfers that last 30-120 s and bring back 20-200 MB."""
+    import random
+
+    rnd = random.Random(seed)
+    clients = [f"198.51.{100 + i // 250}.{1 + i % 250}" for i in range(max(1, n // 4))]
+    out = []
+    for i in range(n + long_downloads):
+        long = i >= n
+        dur = rnd.uniform(30, 120) if long else rnd.uniform(0.05, 3.0)
+        ob = rnd.randint(300, 2000)
+        rb = rnd.randint(20, 200) * 1_000_000 if long else rnd.randint(2_000, 80_000)
+        op, rp = 4 + ob // 1400 + rb // 2800, 3 + rb // 1400
+        out.append({"ts": f"{t0 + rnd.uniform(0, span_s):.6f}", "uid": f"C{i:07d}", "id.orig_h": rnd.choice(clients),
+                    "id.orig_p": rnd.randint(1024, 65535), "id.resp_h": target, "id.resp_p": 443 if i % 2 else 80,
+                    "proto": "tcp", "service": "http", "duration": f"{dur:.6f}", "orig_bytes": ob, "resp_bytes": rb,
+                    "conn_state": "SF", "history": "ShADadFf", "orig_pkts": op, "orig_ip_bytes": ob + 52 * op,
+                    "resp_pkts": rp, "resp_ip_bytes": rb + 52 * rp})
+    return out
+
+
+def slowloris_conns(sources: list[str], conns: int, t0: float, cycles: int, timeout_s: float = 60.0,
+                    seed: int = 1, target: str = "192.0.2.80", port: int = 80) -> list[dict]:
+    """Slowloris as Zeek sees it: every source opens ``conns`` connections within 5 s, sends a
+    partial request (about 230 bytes) and then one 20-byte header line every 15 s; the server
+    answers nothing and closes each connection at ``timeout_s``; the source then reopens them
+    (``cycles`` times). Each record lasts about the timeout, with a few packets and bytes."""
+    import random
+
+    rnd = random.Random(seed)
+    out = []
+    for c in range(cycles):
+        for s in sources:
+            for _ in range(conns):
+                start = t0 + c * (timeout_s + 1) + rnd.uniform(0, 5)
+                lines = int(timeout_s // 15)
+                ob = 230 + 20 * lines
+                op, rp = 3 + lines, 2 + lines  # handshake, request, header lines / ACKs, FIN
+                out.append({"ts": f"{start:.6f}", "uid": f"S{len(out):07d}", "id.orig_h": s,
+                            "id.orig_p": rnd.randint(1024, 65535), "id.resp_h": target, "id.resp_p": port,
+                            "proto": "tcp", "service": "http", "duration": f"{timeout_s + rnd.uniform(0, 0.01):.6f}",
+                            "orig_bytes": ob, "resp_bytes": 0, "conn_state": "SF", "history": "ShADaFf",
+                            "orig_pkts": op, "orig_ip_bytes": ob + 52 * op, "resp_pkts": rp, "resp_ip_bytes": 52 * rp})
+    return out
