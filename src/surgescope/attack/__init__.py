@@ -33,6 +33,13 @@ from surgescope.incident import iso
 
 __all__ = ["SpaceSaving", "StaticThresholds", "Thresholds", "Tracker", "analyze", "top_sources"]
 
+RECORD_COLS = (
+    "ts", "win", "cls", "dst_key", "dst_ip", "src_key", "src_ip", "n", "pkts", "size", "req", "conn", "web",
+    "asset", "proto", "src_port", "dst_port", "payload_len", "f_syn", "f_synack", "f_ack", "f_rst", "f_ecn",
+    "frag", "frag_offset", "ttl", "status", "label",
+)
+"""The classified record columns that the window tables and the attack summaries read."""
+
 TIMELINE_POINTS = 2000
 """At most this many timeline points; longer inputs are binned coarser (mean rates per bin)."""
 
@@ -53,8 +60,12 @@ def analyze(table: pa.Table | pl.DataFrame, table_name: str, window_s: float = 1
     df = features._frame(table)
     if df.height == 0:
         return {"attacks": [], "timeline": []}
-    cl = features.classify(df, table_name).with_columns(features.window_col(ws)).collect()
-    w = features.window_tables(cl, ws, table_name)
+    lf = features.classify(df, table_name).with_columns(features.window_col(ws))
+    names = lf.collect_schema().names()
+    # Only the record columns read below: the classified frame is held to the end.
+    cl = lf.select(c for c in RECORD_COLS if c in names).collect()
+    # The detector and the timeline read the window tables' core columns only.
+    w = features.window_tables(cl, ws, table_name, detail=False)
     heavy = heavy_clients(w, th)
     tracker = run_tracker(candidates(w, th, heavy), th)
     timeline = _timeline(w, table_name)
