@@ -239,6 +239,22 @@ def test_headline_levels():
         "very low", "very low", "low", "moderate", "high", "high", "unknown"]
 
 
+def test_origin_on_mixed_traffic_describes_the_located_sources():
+    # Forged and reflected sources left out by the attribution: the card names the sources it
+    # describes and what was left out, never "most sources".
+    r = {"inputs": [{"kind": "pcap", "table": "packets"}], "outage": {"waves": []}, "attacks": [{"vector": "syn-flood"}],
+         "attribution": {"confidence": 0.12, "reflected": True, "spoofing_suspected": True, "described": "located sources",
+                         "sources": 240, "source_classes": {"located": 240, "forged": 59758, "reflector": 400},
+                         "by_country": [{"country": "UA", "share": 0.15, "sources": 36}]}}
+    card = headline.origin_answer(r)
+    assert card["answer"] == "Very low confidence (0.12)"
+    assert card["detail"] == ("top country UA (15.0 %) among the 240 sources that completed handshakes "
+                              "(59,758 forged and 400 reflector sources left out); they place the sending machines, not the attacker")
+    page = html.render(r)
+    assert "Countries (registered) of the 240 sources that completed handshakes" in page
+    assert "59,758" in page  # sources by kind
+
+
 def test_formatting_by_hand():
     assert fmt_time("2025-03-10T14:02:00Z", "America/New_York") == "2025-03-10 10:02 EDT"
     assert fmt_time("2025-03-08T14:02:00Z", "America/New_York") == "2025-03-08 09:02 EST"  # before DST

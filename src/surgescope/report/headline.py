@@ -121,7 +121,7 @@ def origin_answer(report: dict[str, Any]) -> dict[str, str]:
         return {"question": q, "answer": "Not assessed", "detail": "no attacking sources to locate", "level": "unknown"}
     if not report.get("attacks"):
         top = (att.get("by_country") or [None])[0]
-        seen = f"; the clients seen are mostly registered in {clip(top.get('country'), 40)} ({fmt_share(top.get('share'))})" if top else ""
+        seen = f"; top country of the clients seen: {clip(top.get('country'), 40)} ({fmt_share(top.get('share'))})" if top else ""
         return {"question": q, "answer": "No attack to attribute", "detail": "no attacking sources" + seen, "level": "unknown"}
     c = att.get("confidence")
     band = confidence_band(c)
@@ -132,8 +132,17 @@ def origin_answer(report: dict[str, Any]) -> dict[str, str]:
     if att.get("spoofing_suspected"):
         flags.append("spoofing suspected")
     top = (att.get("by_country") or [None])[0]
-    located = f"most sources registered in {clip(top.get('country'), 40)} ({fmt_share(top.get('share'))})" if top else "no country located"
-    if flags:
+    located = f"top country {clip(top.get('country'), 40)} ({fmt_share(top.get('share'))})" if top else "no country located"
+    classes = att.get("source_classes") or {}
+    if att.get("described") == "located sources":
+        # Mixed traffic: the tables describe only the sources that completed handshakes; say
+        # what was left out, and that even these place machines, not people.
+        left = [f"{fmt_int(classes[k])} {name}" for k, name in (("forged", "forged"), ("reflector", "reflector"))
+                if classes.get(k)]
+        detail = (f"{located} among the {fmt_int(att.get('sources'))} sources that completed handshakes"
+                  + (f" ({' and '.join(left)} sources left out)" if left else "")
+                  + "; they place the sending machines, not the attacker")
+    elif flags:
         # Reflected or forged sources: their countries say nothing about the attacker, so say
         # that before any country.
         detail = " and ".join(flags).capitalize() + ": the sources' countries say nothing about the attacker (" + located + ")"

@@ -271,7 +271,7 @@ def _sources(report: dict[str, Any]) -> str:
              e(fmt_share(_first(c, "sources_agree", "agreement"))) if _first(c, "sources_agree", "agreement") is not None else ""]
             for c in att["by_country"][:20]
         ]
-        out.append("<h3>Countries of the sources (registered)</h3>")
+        out.append(f"<h3>Countries (registered) of {_described(att)}</h3>")
         out.append(_table([("country", ""), ("share of sources", ""), ("sources", "n"), ("share of traffic", "n"),
                            ("country sources agree", "n")], rows))
     if att.get("by_asn"):
@@ -281,11 +281,18 @@ def _sources(report: dict[str, Any]) -> str:
              e(_first(a, "as_class", "class") or "")]
             for a in att["by_asn"][:20]
         ]
-        out.append("<h3>Networks (autonomous systems) of the sources</h3>")
+        out.append(f"<h3>Networks (autonomous systems) of {_described(att)}</h3>")
         out.append(_table([("AS", ""), ("owner", ""), ("share of sources", ""), ("sources", "n"), ("share of traffic", "n"),
                            ("kind", "")], rows))
     out.append("</section>")
     return "\n".join(out)
+
+
+def _described(att: dict[str, Any]) -> str:
+    """Which sources the country and network tables describe (escaped)."""
+    if att.get("described") == "located sources":
+        return f"the {e(fmt_int(att.get('sources')))} sources that completed handshakes (forged and reflected ones left out)"
+    return "the sources"
 
 
 def _attribution(report: dict[str, Any]) -> str:
@@ -311,6 +318,10 @@ def _attribution(report: dict[str, Any]) -> str:
     out.append("<ul>" + "".join(f"<li>{e(label)}: <strong>{'yes' if v else 'no'}</strong></li>" for label, v in flags) + "</ul>")
     if att.get("caveats"):
         out.append("<h3>Caveats</h3><ul>" + "".join(f"<li>{e(x, LONG)}</li>" for x in att["caveats"]) + "</ul>")
+    classes = att.get("source_classes")
+    if isinstance(classes, dict) and classes:
+        rows = [[e(k), e(fmt_int(v))] for k, v in classes.items()]
+        out.append("<h3>Sources by kind</h3>" + _table([("kind", ""), ("sources", "n")], rows))
     ev = att.get("evidence")
     if isinstance(ev, list) and ev and isinstance(ev[0], dict):
         # Measured figures with their meaning in plain words (the attribution's evidence list).
@@ -320,7 +331,8 @@ def _attribution(report: dict[str, Any]) -> str:
         ]
         out.append("<h3>Evidence measured</h3>" + _table([("about", ""), ("measure", ""), ("value", "n"), ("meaning", "")], rows))
     # Anything else the analysis added (scalars and small mappings); data sources have their own section.
-    known = {"by_country", "by_asn", "reflected", "spoofing_suspected", "confidence", "verdict", "caveats", "evidence", "data_sources"}
+    known = {"by_country", "by_asn", "reflected", "spoofing_suspected", "confidence", "verdict", "caveats", "evidence",
+             "data_sources", "source_classes"}
     extra = {k: v for k, v in att.items() if k not in known}
     if extra:
         rows = []
