@@ -115,6 +115,15 @@ def _frame(table: pa.Table | pl.DataFrame) -> pl.DataFrame:
     return df
 
 
+MAX_DURATION_S = 7 * 86400.0
+"""Durations outside 0..this (negative, NaN, absurd values in a hostile log) count as unknown."""
+
+
+def _duration(df: pl.DataFrame) -> pl.Expr:
+    d = _col(df, "duration_s", pl.Float64)
+    return pl.when(d.is_between(0.0, MAX_DURATION_S) & d.is_not_nan()).then(d)
+
+
 def _col(df: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Expr:
     """A column, or nulls when the table (a hand-built frame) lacks it."""
     return pl.col(name).cast(dtype) if name in df.columns else pl.lit(None, dtype)
@@ -124,7 +133,7 @@ def slow_requests(df: pl.DataFrame, th: SlowThresholds = SlowThresholds()) -> pl
     """REQUESTS rows -> one row per request with target ``dst`` (virtual host, else "site"),
     ``src_ip``, ``ts``, interval ``t0``..``t1`` (open from ts - duration to ts), ``n`` (1),
     ``size`` (body bytes), ``slow``, ``cut`` (ended with a timeout status) and ``dur``."""
-    dur = _col(df, "duration_s", pl.Float64)
+    dur = _duration(df)
     status = _col(df, "status", pl.Int32)
     size = _col(df, "bytes", pl.Int64).fill_null(0)
     # A 408 is the server's request timeout whatever the logged duration; otherwise a long
@@ -144,7 +153,7 @@ def slow_requests(df: pl.DataFrame, th: SlowThresholds = SlowThresholds()) -> pl
 def slow_flows(df: pl.DataFrame, th: SlowThresholds = SlowThresholds()) -> pl.DataFrame:
     """FLOWS rows of TCP to web ports -> the same columns as :func:`slow_requests` (``n`` is the
     flow's packets, ``size`` its bytes, the interval its life)."""
-    dur = pl.col("duration_s")
+    dur = _duration(df)
     pkts = pl.col("packets").fill_null(1)
     size = pl.col("bytes").fill_null(0)
     # The response direction, when the export has directions (unidirectional NetFlow: 0).
@@ -246,10 +255,15 @@ def detect(table: pa.Table | pl.DataFrame, table_name: str, th: SlowThresholds |
     phases = phases.filter(pl.col("k") >= floor)
     if phases.height == 0:
         return []
-    # The target's records during each phase (for the surge share): one join on the few phases.
-    rid = "ts"
-    target = recs.select("dst", rid).join(phases.select("dst", "phase", "first", "last"), on="dst", how="inner").filter(
-        pl.col(rid).is_between(pl.col("first"), pl.col("last"))).group_by("dst", "phase").agg(pl.len().alias("all"))
+    # The target's records during each phase (for the surge share): each record finds the
+    # latest phase of its target that began before it (phases of one target are disjoint).
+    spans = phases.select("dst", "phase", "first", "last").sort("first")
+    target = (
+        recs.select("dst", "ts").sort("ts")
+        .join_asof(spans, left_on="ts", right_on="first", by="dst", strategy="backward", check_sortedness=False)
+        .filter(pl.col("ts") <= pl.col("last"))
+        .group_by("dst", "phase").agg(pl.len().alias("all"))
+    )
     phases = phases.join(target, on=["dst", "phase"], how="left").filter(
         (pl.col("k_conc") >= floor) | (pl.col("k") >= th.surge_share * pl.col("all")))
     first_ts = df["ts"].min()
