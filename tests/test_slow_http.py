@@ -60,6 +60,23 @@ def test_slowloris_log_without_durations(tmp_path):
     assert a["concurrent_connections"] is None
 
 
+def test_slow_post_in_a_custom_nginx_log_format(tmp_path):
+    """Slow POST (R.U.D.Y.-style bodies trickled to /login) from 50 clients, in combined plus
+    ``$request_time`` read with that nginx ``log_format``."""
+    from surgescope.simulate.accesslog import TIMED_LOG_FORMAT
+
+    path = tmp_path / "timed.log"
+    g = generate(path, 60_000, seed=5, fmt="timed", duration_s=7200, clients=5_000,
+                 slow=[SlowClients(start_s=3600, duration_s=1200, share=0.05, clients=50, method="POST",
+                                   paths=("/login",))])
+    assert path.read_text().splitlines()[0].count('"') == 6  # combined's quotes, then the time
+    (a,) = log_attacks(path, log_format=TIMED_LOG_FORMAT)
+    assert a["vector"] == "slow-http"
+    assert a["requests"] == g.slow_lines[0]
+    assert {s["ip"] for s in a["top_sources"]} <= set(g.slow_clients[0])
+    assert "2025-03-10T10:00:00" <= a["start"] < "2025-03-10T10:00:10"
+
+
 def test_few_concentrated_clients_on_a_busy_site(tmp_path):
     """Three slowloris hosts (about 0.7 lines/s each) under 40 ordinary requests/s: found by
     their own concentration (many slow requests each), not by their share of the traffic."""

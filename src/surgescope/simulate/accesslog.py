@@ -10,8 +10,8 @@ slow HTTP attack: connections from a few hundred clients that end at the server'
 (408, long ``request_time``) or are given up (499).
 
 Lines are written in time order, in chunks built column-wise with NumPy and Polars (two
-million lines take a few seconds), as ``combined`` (default), ``common``, ``vhost_combined`` or
-``json`` (nginx ``escape=json`` style keys). A ``.gz`` path is gzip-compressed.
+million lines take a few seconds), as ``combined`` (default), ``common``, ``vhost_combined``,
+``json`` (nginx ``escape=json`` style keys) or ``timed`` (combined plus ``$request_time``). A ``.gz`` path is gzip-compressed.
 
 :func:`generate` returns the ground truth (:class:`Generated`): lines per component and the
 bot addresses, so tests can check what a detector finds.
@@ -81,6 +81,11 @@ REFERERS = [("-", 45), ("https://{host}/", 25), ("https://{host}/home", 10), ("h
             ("https://t.co/{n}", 6), ("https://duckduckgo.com/", 2)]
 METHODS = [("GET", 91), ("POST", 6), ("HEAD", 2), ("OPTIONS", 0.7), ("PUT", 0.3)]
 STATUSES = [(200, 84), (304, 6), (404, 4), (301, 2), (302, 2), (403, 0.5), (500, 0.8), (502, 0.3), (503, 0.4)]
+
+
+TIMED_LOG_FORMAT = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+                    '"$http_referer" "$http_user_agent" $request_time')
+"""The nginx ``log_format`` of the ``timed`` format: combined plus the request time."""
 
 
 @dataclass(frozen=True)
@@ -205,11 +210,12 @@ def generate(
 ) -> Generated:
     """Write ``lines`` access-log lines to ``path`` and return the ground truth.
 
-    ``fmt``: ``combined`` | ``common`` | ``vhost_combined`` | ``json``. ``tz``: the zone local
+    ``fmt``: ``combined`` | ``common`` | ``vhost_combined`` | ``json`` | ``timed`` (combined plus
+    ``$request_time``: read it with ``log_format=TIMED_LOG_FORMAT``). ``tz``: the zone local
     times are written in (their offset is in each line, so readers convert back to UTC).
     ``slow``: slow HTTP attacks (:class:`SlowClients`), after the floods.
     """
-    if fmt not in ("combined", "common", "vhost_combined", "json"):
+    if fmt not in ("combined", "common", "vhost_combined", "json", "timed"):
         raise ValueError(f"unknown format {fmt!r}")
     floods = list(floods or [])
     slow = list(slow or [])
@@ -360,8 +366,10 @@ def _render(df: pl.DataFrame, fmt: str, host: str, tz: str) -> bytes:
             pl.col("method"), pl.lit(" "), pl.col("path"), pl.lit(' HTTP/1.1" '),
             pl.col("status").cast(pl.String), pl.lit(" "), b,
         ]
-        if fmt in ("combined", "vhost_combined"):
+        if fmt in ("combined", "vhost_combined", "timed"):
             parts += [pl.lit(' "'), pl.col("referer"), pl.lit('" "'), pl.col("ua"), pl.lit('"')]
+        if fmt == "timed":
+            parts += [pl.lit(" "), rtime.round(3).cast(pl.String)]
         if fmt == "vhost_combined":
             parts = [pl.lit(host + ":443 ")] + parts
         line = pl.concat_str(parts)
