@@ -9,7 +9,7 @@ http-flood; BENIGN: nothing) in tests/test_attack_real.py, which runs the same a
 import json
 import re
 
-from textgen import slowloris_conns, web_conns, write, zeek_tsv
+from textgen import cicflowmeter_rows, slowloris_cic, slowloris_conns, web_conns, write, zeek_tsv
 
 from surgescope.attack import analyze, slow_http
 from surgescope.simulate.accesslog import SlowClients, generate
@@ -94,6 +94,25 @@ def test_few_concentrated_clients_on_a_busy_site(tmp_path):
     assert a["requests"] == g.slow_lines[0]
 
 
+def test_slow_attack_during_a_flood_is_one_attack(tmp_path):
+    """A flood (200 bots, 15 min) and a slow attack (300 other clients, from 5 min earlier to 5
+    min later) on one site: one attack with both vectors, shares from the generator's lines."""
+    from surgescope.simulate.accesslog import Flood
+
+    path = tmp_path / "both.json.log"
+    g = generate(path, 200_000, seed=1, fmt="json", floods=[Flood(start_s=3600, duration_s=900, share=0.3, bots=200)],
+                 slow=[SlowClients(start_s=3300, duration_s=1500, share=0.03, clients=300)])
+    (a,) = log_attacks(path)
+    assert a["vector"] == "http-flood"
+    vec = {v["vector"]: v for v in a["vectors"]}
+    assert set(vec) == {"http-flood", "slow-http"}
+    assert vec["slow-http"]["packets"] == g.slow_lines[0]
+    truth = g.slow_lines[0] / (g.slow_lines[0] + g.flood_lines[0])
+    assert abs(vec["slow-http"]["share"] - truth) < 0.01
+    assert "2025-03-10T09:55:00" <= a["start"] < "2025-03-10T09:55:10"  # the slow attack's start
+    assert 480 <= a["sources"] <= 520  # 200 bots + 300 slow clients (+ a few busy browsers)
+
+
 def test_normal_log_with_slow_downloads_is_quiet(tmp_path):
     """Ordinary traffic plus long requests that are not an attack: large downloads (long, with
     big bodies), long-polling clients (one request open at a time) and a few browsers' 408s
@@ -146,6 +165,28 @@ def test_slowloris_flows_from_few_sources(tmp_path):
     assert "2025-03-10T10:10:00" <= a["start"] < "2025-03-10T10:10:05"
     assert "2025-03-10T10:18:00" <= a["end"] < "2025-03-10T10:18:20"
     assert a["concurrent_connections"] == 450
+
+
+def test_slowloris_cicflowmeter_rows_among_real_benign_flows(tmp_path, datasets):
+    """CIC-IDS2017 has DoS Slowloris and Slowhttptest classes but the shared sample has none:
+    600 slowloris flows written like CICFlowMeter's (the real header, payload byte counts) from
+    the testbed's NAT address, appended to the real BENIGN_5000.csv sample (Wednesday
+    12:47-13:10 UTC, when CIC-IDS2017 ran slowloris). The benign flows stay quiet."""
+    real = datasets / "flows/cicids2017-improved/BENIGN_5000.csv"
+    text = real.read_text()
+    header = text.splitlines()[0].split(",")
+    rows = slowloris_cic(600, "2017-07-05 12:47:00", 23 * 60)
+    path = write(tmp_path / "benign_plus_slowloris.csv", text + ("" if text.endswith("\n") else "\n")
+                 + cicflowmeter_rows(header, rows))
+    inp = open_input(path)
+    table = inp.read_all()
+    assert inp.format == "cicflowmeter" and inp.rejections.count == 0 and table.num_rows == 5000 + 600
+    (a,) = analyze(table, "flows")["attacks"]
+    assert a["vector"] == "slow-http"
+    assert (a["target"], a["top_sources"][0]["ip"], a["sources"]) == ("192.168.10.50", "172.16.0.1", 1)
+    assert a["flows"] == 600
+    assert "2017-07-05T12:47:00" <= a["start"] < "2017-07-05T12:47:10"
+    assert "2017-07-05T13:09:00" <= a["end"] <= "2017-07-05T13:12:00"  # last start + up to 120 s
 
 
 def test_long_normal_flows_are_quiet(tmp_path):

@@ -134,3 +134,34 @@ def slowloris_conns(sources: list[str], conns: int, t0: float, cycles: int, time
                             "orig_bytes": ob, "resp_bytes": 0, "conn_state": "SF", "history": "ShADaFf",
                             "orig_pkts": op, "orig_ip_bytes": ob + 52 * op, "resp_pkts": rp, "resp_ip_bytes": 52 * rp})
     return out
+
+
+def cicflowmeter_rows(header: list[str], flows: list[dict]) -> str:
+    """CSV rows (no header) under a CICFlowMeter ``header``: each flow gives some columns by
+    their header names; every other column is written as 0."""
+    return "".join(",".join(str(f.get(h, 0)) for h in header) + "\n" for f in flows)
+
+
+def slowloris_cic(n: int, start: str, span_s: float, src: str = "172.16.0.1", dst: str = "192.168.10.50",
+                  seed: int = 2) -> list[dict]:
+    """``n`` slowloris flows as CICFlowMeter records them (CIC-IDS2017 header names): started
+    uniformly over ``span_s`` seconds from ``start`` (``YYYY-MM-DD HH:MM:SS``), each open 60-120 s
+    (CICFlowMeter's flow timeout is 120 s) with a partial request and a header line every 15 s
+    (payload bytes forward), bare ACKs back (no payload), label ``DoS Slowloris``."""
+    import random
+    from datetime import datetime, timedelta
+
+    rnd = random.Random(seed)
+    t0 = datetime.fromisoformat(start)
+    out = []
+    for i in range(n):
+        ts = t0 + timedelta(seconds=rnd.uniform(0, span_s))
+        dur = rnd.uniform(60, 120)
+        lines = int(dur // 15)
+        sport = rnd.randint(1024, 65535)
+        out.append({"id": 9_000_000 + i, "Flow ID": f"{src}-{dst}-{sport}-80-6", "Src IP": src, "Src Port": sport,
+                    "Dst IP": dst, "Dst Port": 80, "Protocol": 6, "Timestamp": ts.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                    "Flow Duration": int(dur * 1e6), "Total Fwd Packet": 3 + lines, "Total Bwd packets": 2 + lines,
+                    "Total Length of Fwd Packet": 230 + 20 * lines, "Total Length of Bwd Packet": 0,
+                    "SYN Flag Count": 1, "ACK Flag Count": 1, "Label": "DoS Slowloris"})
+    return out
