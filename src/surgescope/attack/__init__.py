@@ -40,6 +40,12 @@ RECORD_COLS = (
 )
 """The classified record columns that the window tables and the attack summaries read."""
 
+SUMMARY_COLS = frozenset((
+    "attack", "vector", "ts", "win", "src_key", "src_ip", "n", "pkts", "size", "req", "dst_port", "src_port",
+    "frag", "frag_offset", "ttl", "status", "label",
+))
+"""The columns of attack records that the per-attack figures read."""
+
 TIMELINE_POINTS = 2000
 """At most this many timeline points; longer inputs are binned coarser (mean rates per bin)."""
 
@@ -66,7 +72,9 @@ def analyze(table: pa.Table | pl.DataFrame, table_name: str, window_s: float = 1
     cl = lf.select(c for c in RECORD_COLS if c in names).collect()
     # The detector and the timeline read the window tables' core columns only.
     w = features.window_tables(cl, ws, table_name, detail=False)
-    heavy = heavy_clients(w, th)
+    # Both readers of this table keep its heavy rows alone: drop the rest (a row per client
+    # window) at once.
+    heavy = heavy_clients(w, th).filter(pl.col("heavy"))
     tracker = run_tracker(candidates(w, th, heavy), th)
     timeline = _timeline(w, table_name)
     attacks = _summarise(cl, heavy, tracker, table_name, th, top_n) if tracker.attacks else []
@@ -140,7 +148,10 @@ def _summarise(cl: pl.DataFrame, heavy: pl.DataFrame, tracker: Tracker, table_na
         .filter((pl.col("win") >= pl.col("from_win")) & (pl.col("win") < pl.col("end_win")))
         .drop("from_win")
     )
-    recs = pl.concat([others, bots.select(others.collect_schema().names())], how="vertical").collect()
+    # Only what the per-attack figures read: attack records can be most of a flood's log.
+    names = others.collect_schema().names()
+    keep = [c for c in ("attack", "vector", *RECORD_COLS) if c in names and c in SUMMARY_COLS]
+    recs = pl.concat([others.select(keep), bots.select(keep)], how="vertical").collect()
     weight = _weight(table_name)
     first_ts = cl["ts"].min()
     out = []

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 
 import polars as pl
 
@@ -356,7 +358,10 @@ def run_tracker(cands: pl.DataFrame, th: Thresholds) -> Tracker:
         return t
     # Only windows with a candidate can open attacks; the others update baselines and close
     # attacks. Iterating over windows (not records) keeps this cheap.
-    for (win,), part in cands.group_by("win", maintain_order=True):
-        t.step(win, part.to_dicts())
+    # One conversion to rows, then consecutive runs of a window (the table is sorted by win):
+    # a group-by per window cost ~0.1 ms each, 0.4 s on six hours of 1 s windows.
+    rows = cands.sort("win", maintain_order=True).to_dicts()
+    for win, part in groupby(rows, key=itemgetter("win")):
+        t.step(win, list(part))
     t.flush()
     return t
