@@ -77,6 +77,20 @@ def test_slow_post_in_a_custom_nginx_log_format(tmp_path):
     assert "2025-03-10T10:00:00" <= a["start"] < "2025-03-10T10:00:10"
 
 
+def test_slow_read_from_five_clients(tmp_path):
+    """Slow read: five clients each keep ~28 downloads open, reading 12 kB in 120 s (100 B/s)
+    until the server's send timeout; status 200, so only the byte rate marks them."""
+    path = tmp_path / "read.json.log"
+    g = generate(path, 60_000, seed=7, fmt="json", duration_s=7200, clients=5_000,
+                 slow=[SlowClients(start_s=3600, duration_s=1200, share=0.02, clients=5, status=200, body_bytes=12_000,
+                                   timeout_s=120, cut_share=0, paths=("/media/intro.mp4",))])
+    (a,) = log_attacks(path)
+    assert a["vector"] == "slow-http"
+    assert a["requests"] == g.slow_lines[0]
+    assert {s["ip"] for s in a["top_sources"]} == set(g.slow_clients[0])
+    assert a["bytes"] == 12_000 * g.slow_lines[0]
+
+
 def test_few_concentrated_clients_on_a_busy_site(tmp_path):
     """Three slowloris hosts (about 0.7 lines/s each) under 40 ordinary requests/s: found by
     their own concentration (many slow requests each), not by their share of the traffic."""

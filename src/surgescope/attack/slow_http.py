@@ -10,8 +10,10 @@ expressions over the canonical tables (no Python loop over records):
    Access logs: a request that stayed open at least ``min_duration_s`` and got at most
    ``max_body_bytes`` back (nginx ``$request_time``, Apache ``%D``/``%T``; a slowloris or slow
    POST connection ends at the server's header/body timeout with a 408/400, or the client gives
-   up: nginx 499), or any ``408 Request Timeout`` (the only trace in logs without durations).
-   A large download also lasts long, but with a large body, so it is not slow.
+   up: nginx 499), or that got its body at under ``max_read_bytes_per_s`` (slow read: the
+   client reads the response a few bytes at a time), or any ``408 Request Timeout`` (the only
+   trace in logs without durations). A large download also lasts long, but with a large body
+   at a download's pace, so it is not slow.
    Flow records: TCP to a web port that lasted at least ``min_duration_s`` at most
    ``max_flow_pps`` packets/s and ``max_flow_bytes_per_s`` bytes/s, with a response of at most
    ``max_body_bytes`` of payload (headers of ``HEADER_BYTES`` per response packet allowed, as
@@ -82,7 +84,10 @@ class SlowThresholds:
     min_duration_s: float = 10.0
     """A request (flow) open at least this long ..."""
     max_body_bytes: int = 1024
-    """... that got at most this many bytes back (an error page, or nothing) is slow."""
+    """... that got at most this many bytes back (an error page, or nothing) is slow ..."""
+    max_read_bytes_per_s: float = 256.0
+    """... and so is one (logs) whose body went out slower than this (slow read; a phone on
+    2G still takes several kB/s)."""
     max_flow_pps: float = 2.0
     """Flows: at most this many packets/s ..."""
     max_flow_bytes_per_s: float = 200.0
@@ -138,7 +143,8 @@ def slow_requests(df: pl.DataFrame, th: SlowThresholds = SlowThresholds()) -> pl
     size = _col(df, "bytes", pl.Int64).fill_null(0)
     # A 408 is the server's request timeout whatever the logged duration; otherwise a long
     # request with almost nothing sent back (large downloads send a large body).
-    slow = (status == 408).fill_null(False) | ((dur >= th.min_duration_s) & (size <= th.max_body_bytes)).fill_null(False)
+    small = (size <= th.max_body_bytes) | (size <= th.max_read_bytes_per_s * dur)
+    slow = (status == 408).fill_null(False) | ((dur >= th.min_duration_s) & small).fill_null(False)
     host = _col(df, "host", pl.String).fill_null("site")
     return df.select(
         host.alias("dst"), pl.col("src_ip"), pl.col("ts"),
@@ -332,7 +338,8 @@ def _notes(r: pl.DataFrame, table_name: str, start, end, first_ts, ws: float, co
     dur = r["dur"].drop_nulls()
     if len(dur):
         notes.append(f"median duration {dur.median():.1f} s (at least {th.min_duration_s:g} s with "
-                     f"at most {th.max_body_bytes} bytes back counts as slow)")
+                     f"at most {th.max_body_bytes} bytes back, or under {th.max_read_bytes_per_s:g} bytes/s, "
+                     "counts as slow)")
         # Requests that all end at one value end at the server's timeout, not when done.
         mode = dur.round(0).mode().sort()[0]
         near = float(((dur - mode).abs() <= 1.0).mean())

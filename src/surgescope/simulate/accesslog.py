@@ -125,6 +125,11 @@ class SlowClients:
     """``GET`` for slowloris (headers trickled), ``POST`` for slow POST (body trickled)."""
     paths: tuple[str, ...] = ("/", "/?{n}", "/login")
     cut_share: float = 0.1
+    status: int = 408
+    """Status of the lines that last until the timeout: 408, or 200 for a slow read (the
+    response trickled out to a client that reads a few bytes at a time)."""
+    body_bytes: int = 0
+    """Body bytes sent on those lines (a slow read's response)."""
 
 
 @dataclass
@@ -321,7 +326,7 @@ def generate(
 
 
 def _slow_frame(s: SlowClients, ips: pl.Series, ts: np.ndarray, rng: np.random.Generator) -> pl.DataFrame:
-    """Lines of a slow attack logged at ``ts``: 408 at the timeout, or 499 earlier (cut)."""
+    """Lines of a slow attack logged at ``ts``: ``s.status`` at the timeout, or 499 earlier (cut)."""
     n = len(ts)
     cut = rng.random(n) < s.cut_share
     paths = pl.Series(list(s.paths))
@@ -330,8 +335,8 @@ def _slow_frame(s: SlowClients, ips: pl.Series, ts: np.ndarray, rng: np.random.G
         "ip": ips.gather(rng.integers(0, s.clients, size=n)),
         "method": pl.Series([s.method] * n),
         "path": _fill(paths.gather(rng.integers(0, len(paths), size=n)), rng),
-        "status": np.where(cut, 499, 408).astype(np.int32),
-        "size": np.zeros(n, dtype=np.int64),
+        "status": np.where(cut, 499, s.status).astype(np.int32),
+        "size": np.where(cut, 0, s.body_bytes).astype(np.int64),
         "referer": pl.Series(["-"] * n),
         "ua": pl.Series(BOT_AGENTS).gather(rng.integers(0, len(BOT_AGENTS), size=n)),
         "rt": np.where(cut, rng.uniform(0.25, 0.95, size=n) * s.timeout_s, s.timeout_s + rng.uniform(0, 0.005, size=n)),
