@@ -10,7 +10,10 @@ under bench/out/. Three runs, each in its own process so its peak RSS is its own
 - the reader alone: ``open_input(FILE).batches()`` counting rows (what streaming costs);
 - ``goaccess FILE --log-format=COMBINED -o bench/out/goaccess.json`` (Debian's GoAccess).
 
-Run: ``.venv/bin/python bench/bench_accesslog.py [--lines N]``. Target: >= 10x GoAccess.
+Then (unless ``--no-stages``) one more run of the same stages split open, printing seconds and
+peak RSS after each: reading, the per-input summary, outage, attacks, attribution, report files.
+
+Run: ``.venv/bin/python bench/bench_accesslog.py [--lines N] [--no-stages]``. Target: >= 10x GoAccess.
 """
 
 from __future__ import annotations
@@ -34,6 +37,39 @@ from surgescope.sources import open_input
 inp = open_input(sys.argv[1], "access-log")
 n = sum(b.num_rows for b in inp.batches())
 print(n, inp.rejections.count)
+"""
+
+# The stages of ``surgescope analyze`` timed one after the other in one process (what
+# pipeline.analyze and the CLI do, split open): seconds and peak RSS so far after each.
+STAGES = """
+import resource, sys, time
+t0 = time.perf_counter()
+from surgescope import analyses, pipeline
+from surgescope.incident import Incident
+from surgescope.report import write_all
+from surgescope.sources import open_input
+def lap(name):
+    global t0
+    now = time.perf_counter()
+    print(name, now - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    t0 = now
+lap("imports")
+inp = open_input(sys.argv[1], "auto")
+table = pipeline.read_input(inp)
+lap("read")
+incident = Incident(title="bench")
+incident.inputs.append({"path": sys.argv[1], "kind": inp.kind, "records": table.num_rows,
+                        "rejected": inp.rejections.count, "summary": pipeline.summarise(table)})
+lap("summarise")
+tables = [(inp, table)]
+analyses.outage(incident, tables)
+lap("outage")
+analyses.attacks(incident, tables)
+lap("attacks")
+analyses.attribution(incident, tables)
+lap("attribution")
+write_all(incident, sys.argv[2])
+lap("report files")
 """
 
 
@@ -70,6 +106,7 @@ def run(cmd: list[str]) -> tuple[float, float, str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lines", type=int, default=2_000_000)
+    ap.add_argument("--no-stages", dest="stages", action="store_false", help="skip the per-stage breakdown run")
     args = ap.parse_args()
     log = build(args.lines)
     size = log.stat().st_size
@@ -89,6 +126,14 @@ def main() -> None:
     print(f"{'tool':<20} {'seconds':>8} {'lines/s':>12} {'x GoAccess':>11} {'peak RSS MiB':>13}")
     for name, (wall, rss, _) in results.items():
         print(f"{name:<20} {wall:8.2f} {args.lines / wall:12,.0f} {ga / wall:11.1f} {rss:13.0f}")
+    if args.stages:
+        stages_out = OUT / "a-stages"
+        shutil.rmtree(stages_out, ignore_errors=True)
+        _, _, out = run([PY, "-c", STAGES, str(log), str(stages_out)])
+        print(f"\nsurgescope analyze by stage (one process):\n{'stage':<20} {'seconds':>8} {'peak RSS MiB so far':>20}")
+        for line in out.splitlines():
+            name, secs, rss = line.rsplit(" ", 2)
+            print(f"{name:<20} {float(secs):8.2f} {float(rss):20.0f}")
 
 
 if __name__ == "__main__":
