@@ -71,10 +71,10 @@ def analyze(table: pa.Table | pl.DataFrame, table_name: str, window_s: float = 1
     # Only the record columns read below: the classified frame is held to the end.
     cl = lf.select(c for c in RECORD_COLS if c in names).collect()
     # The detector and the timeline read the window tables' core columns only.
-    w = features.window_tables(cl, ws, table_name, detail=False)
+    w = features.window_tables(cl, ws, table_name, detail=False, client_ips=False)
     # Both readers of this table keep its heavy rows alone: drop the rest (a row per client
     # window) at once.
-    heavy = heavy_clients(w, th).filter(pl.col("heavy"))
+    heavy = heavy_clients(w, th, unique_keys=True).filter(pl.col("heavy"))
     tracker = run_tracker(candidates(w, th, heavy), th)
     timeline = _timeline(w, table_name)
     attacks = _summarise(cl, heavy, tracker, table_name, th, top_n) if tracker.attacks else []

@@ -114,10 +114,14 @@ class Thresholds:
     static: StaticThresholds | None = None
 
 
-def heavy_clients(w: Windows, th: Thresholds) -> pl.DataFrame:
+def heavy_clients(w: Windows, th: Thresholds, unique_keys: bool = False) -> pl.DataFrame:
     """Per window, destination and source: is this client heavy (sustained per-client rate
     over ``client_horizon_s``, rolling, including the window)? Columns win, dst_key, src_key,
-    heavy, req_h, conn_h."""
+    heavy, req_h, conn_h.
+
+    ``unique_keys=True`` says ``by_client`` has one row per window, destination and source
+    (as :func:`~surgescope.attack.features.window_tables` makes it), so no row is dropped as
+    a repeat."""
     c = w.by_client.select(*CLIENT_COLS).filter(may_be_heavy(w.table)).sort("win")
     if c.height == 0:
         return c.with_columns(pl.lit(False).alias("heavy"), pl.lit(0).alias("req_h"), pl.lit(0).alias("conn_h"),
@@ -130,8 +134,8 @@ def heavy_clients(w: Windows, th: Thresholds) -> pl.DataFrame:
         "dst_key", "src_key", "win",
         *(pl.col(a).rolling_sum_by("win", period).over("dst_key", "src_key").alias(b) for a, b in sums.items()),
     )
-    return r.with_columns(heavy_expr(w.table, th).alias("heavy")).with_columns(slow_expr(w.table, th).alias("slow")).unique(
-        ["win", "dst_key", "src_key"], keep="last")
+    r = r.with_columns(heavy_expr(w.table, th).alias("heavy")).with_columns(slow_expr(w.table, th).alias("slow"))
+    return r if unique_keys else r.unique(["win", "dst_key", "src_key"], keep="last")
 
 
 def slow_expr(table: str, th: Thresholds) -> pl.Expr:
