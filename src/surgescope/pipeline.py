@@ -93,7 +93,11 @@ def slim(batch: pa.RecordBatch, table: str) -> pa.RecordBatch:
 
     asset = pl.from_arrow(batch.select(["path"])).select(asset_expr())  # type: ignore[union-attr]
     keep = [c for c in batch.schema.names if c not in REQUEST_TEXT]
-    return batch.select(keep).append_column("asset", asset.to_arrow().column(0).combine_chunks())
+    out = batch.select(keep).append_column("asset", asset.to_arrow().column(0).combine_chunks())
+    # Text as string_view, Polars' own layout: every analysis converts the table to Polars,
+    # and views convert without a copy.
+    views = pa.schema([f.with_type(pa.string_view()) if f.type == pa.string() else f for f in out.schema])
+    return out.cast(views)
 
 
 def read_input(inp: Input, progress: Progress | None = None, keep_all: bool = False) -> pa.Table:
