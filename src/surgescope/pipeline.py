@@ -41,11 +41,10 @@ def summarise(table: pa.Table, top_n: int = 10) -> dict:
     if "count" in df.columns:
         out["total_count"] = total
     if "src_ip" in df.columns:
-        top = (
-            df.filter(pl.col("src_ip").is_not_null()).group_by("src_ip").agg(pl.len().alias("records"))
-            .sort(["records", "src_ip"], descending=[True, False]).head(top_n)
-        )
-        out["distinct_sources"] = int(df["src_ip"].drop_nulls().n_unique())
+        per_source = df.filter(pl.col("src_ip").is_not_null()).group_by("src_ip").agg(pl.len().alias("records"))
+        # one row per distinct source: the count is the group-by's height (no second pass)
+        out["distinct_sources"] = per_source.height
+        top = per_source.sort(["records", "src_ip"], descending=[True, False]).head(top_n)
         out["top_sources"] = top.to_dicts()
     return out
 
