@@ -77,6 +77,7 @@ def analyze(table: pa.Table | pl.DataFrame, table_name: str, window_s: float = 1
     heavy = heavy_clients(w, th, unique_keys=True).filter(pl.col("heavy"))
     tracker = run_tracker(candidates(w, th, heavy), th)
     timeline = _timeline(w, table_name)
+    del w  # the window tables are done with: free them before the record joins (peak RSS)
     attacks = _summarise(cl, heavy, tracker, table_name, th, top_n) if tracker.attacks else []
     if table_name in ("requests", "flows"):
         # Slow HTTP leaves its trace in durations and timeouts, not in per-window rates.
