@@ -15,7 +15,7 @@ from surgescope.cli import app
 from surgescope.incident import Incident
 from surgescope.sources import open_input
 
-CLAIMS = "src/surgescope/data/claims/x-2025-03-10.yaml"
+CLAIMS = "src/surgescope/data/demo/claims.yaml"
 CASES = {
     "amp.UDP.snmp.src161.pcapng": "snmp-amplification",
     "amp.TCP.reflection.SYNACK.pcap": "tcp-reflection",
