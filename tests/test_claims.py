@@ -43,7 +43,7 @@ def from_ukraine():
 
 def test_shipped_claims_file_is_valid():
     claims = load(SHIPPED)
-    assert [c["who"].split(",")[0].split(" (")[0] for c in claims] == ["Elon Musk", "Elon Musk", "Dark Storm Team"]
+    assert [c["who"].split(",")[0].split(" (")[0] for c in claims] == ["Elon Musk", "Elon Musk", "Dark Storm Team", "cybersecurity experts"]
     assert claims[0]["what"]["origin_country"] == "UA"
 
 
@@ -149,3 +149,15 @@ def test_origin_claim_on_bots_beside_forged_sources():
     assert "forged" in ua["evidence"]
     assert br["assessment"] == "supported"  # 60 % of the real machines
     assert us["assessment"] == "contradicted"
+
+
+def test_addresses_locate_attacker_is_decided_by_published_evidence(spoofed):
+    """The experts' objection holds whatever the traffic; its opposite is contradicted."""
+    objection, opposite = assess([claim(addresses_locate_attacker=False), claim(addresses_locate_attacker=True)], spoofed)
+    assert objection["assessment"] == "supported" and opposite["assessment"] == "contradicted"
+    assert "published evidence alone" in objection["evidence"] and "forged sources" in objection["evidence"]
+    no_traffic = {"inputs": [], "attacks": [], "attribution": None}
+    [alone] = assess([claim(addresses_locate_attacker=False)], no_traffic)
+    assert alone["assessment"] == "supported" and "In the traffic given" not in alone["evidence"]
+    with pytest.raises(ValueError, match="true or false"):
+        assess([claim(addresses_locate_attacker="maybe")], no_traffic)

@@ -8,7 +8,7 @@ import pytest
 from stix2validator import validate_string
 from typer.testing import CliRunner
 
-from surgescope.attribution.claims import assess
+from surgescope.attribution.claims import assess, load
 from surgescope.attribution.stix import bundle_from_report
 from surgescope.attribution.verdict import attribute
 from surgescope.cli import app
@@ -54,7 +54,8 @@ def test_bundle_is_valid_stix(datasets, capture):
     verdict = next(o for o in objs if o["type"] == "note" and o["abstract"].startswith("Attribution verdict"))
     assert report["attribution"]["verdict"] in verdict["content"]
     opinions = [o["opinion"] for o in objs if o["type"] == "opinion"]
-    assert len(opinions) == 3  # one per claim in the shipped file
+    assert len(opinions) == len(load(CLAIMS)) == 4  # one per claim in the shipped file
+    assert opinions[-1] == "agree"  # the experts' objection holds on published evidence
 
 
 def test_reflection_indicator_is_a_fingerprint_not_addresses(datasets):

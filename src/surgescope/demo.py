@@ -101,48 +101,6 @@ PROVENANCE = [
 ]
 
 
-EXPERTS = {
-    "who": "cybersecurity experts",
-    "when": "2025-03-11",
-    "where": "Associated Press (reported in press 003); also press 000",
-    "url": None,
-    "text": ("Attributing an attack based on IP addresses alone is unreliable, as attackers can easily mask "
-             "their locations; tracing the IP addresses does not mean the attack originated in Ukraine."),
-}
-"""The experts' objection. The claims format (surgescope.attribution.claims) has no aspect for a
-statement about the reliability of attribution, so the demo assesses this one itself."""
-
-
-def assess_experts(incident: Incident) -> dict:
-    """The experts' objection, assessed: decided by published evidence alone, illustrated by the
-    (simulated) traffic's measured reliability figures when there are any."""
-    att = incident.attribution or {}
-    general = (
-        "Decided by published evidence alone: the source address of DDoS traffic is that of the sending "
-        "machine - a bot (a compromised device, not its owner's choice), a reflector (a server abused with "
-        "the victim's forged address) or a forged address - so it cannot place whoever runs the attack."
-    )
-    measured = ""
-    if att:
-        flags = [name for name, on in (("reflection", att.get("reflected")), ("forged sources", att.get("spoofing_suspected"))) if on]
-        measured_countries = [x.get("value") for x in att.get("evidence") or []
-                              if isinstance(x, dict) and x.get("kind") == "dispersion" and x.get("name") == "countries"]
-        countries = measured_countries[0] if measured_countries else len(att.get("by_country") or [])
-        measured = (
-            f" In this demo's simulated traffic (an illustration): {', '.join(flags) or 'no reflection or forgery'} "
-            f"detected, sources in {countries} countries, confidence {float(att.get('confidence') or 0):.2f} "
-            "that the located country is where the attacker is."
-        )
-    check = {"aspect": "attribution by address", "assessment": "supported", "evidence": general + measured}
-    return {
-        **EXPERTS,
-        "source": f"{EXPERTS['who']}, {EXPERTS['where']}, {EXPERTS['when']}",
-        "assessment": "supported",
-        "evidence": f"[attribution by address: supported] {general}{measured}",
-        "checks": [check],
-    }
-
-
 def build_incident(out_dir: str | Path, seed: int = SEED) -> Incident:
     """Write the inputs under ``out_dir/inputs`` and analyse them; the incident, not yet rendered."""
     from surgescope.pipeline import analyze
@@ -150,7 +108,6 @@ def build_incident(out_dir: str | Path, seed: int = SEED) -> Incident:
     paths = write_inputs(Path(out_dir) / "inputs", seed)
     incident = analyze([paths["reports"], paths["traffic"]], claims=paths["claims"])
     incident.title = "X (formerly Twitter), 10 March 2025: outage waves, DDoS and attribution (surgescope demo)"
-    incident.claims.append(assess_experts(incident))
     incident.provenance = [*PROVENANCE, _published_vs_detected(incident)]
     incident.data_sources = [
         {"name": "Downdetector report counts (published figures)", "source": "press reports of 10-11 March 2025 (shared/press)",

@@ -16,6 +16,7 @@ The claims file is YAML (``--claims FILE``)::
           vector: http-flood                  # one vector name or a list (DESIGN.md vocabulary)
           size: {peak_rps: 100000}            # any of peak_pps, peak_bps, peak_rps, sources, packets, bytes
           window: {start: "2025-03-10T09:00:00Z", end: "2025-03-10T20:00:00Z"}
+          addresses_locate_attacker: false    # a statement about attribution by address itself
 
 A plain list of claims (without the ``claims:`` key) is accepted too. :func:`assess` returns one
 dict per claim: ``text``, ``source``, ``assessment`` (supported | unsupported | contradicted |
@@ -32,6 +33,10 @@ How each aspect is judged:
   whose source locations say nothing about the attacker.
 - ``actor``: always unverifiable from traffic; the evidence says what would help.
 - ``vector``, ``size``, ``window``: compared with the attacks found.
+- ``addresses_locate_attacker``: decided by published evidence alone (a DDoS source address is
+  the sending machine's: a bot, a reflector or a forged address, so it cannot place whoever runs
+  the attack): ``false`` is supported and ``true`` contradicted, whatever the traffic; the
+  evidence adds the measured reliability figures of the traffic given, as an illustration.
 
 A claim is contradicted if any aspect is, else unsupported if any aspect is, else supported
 only when every aspect is: a claim whose key part cannot be checked (an actor, a country behind
@@ -48,7 +53,7 @@ import yaml
 
 from surgescope.incident import CLAIM_ASSESSMENTS
 
-ASPECTS = ("attack", "origin_country", "actor", "vector", "size", "window")
+ASPECTS = ("attack", "origin_country", "actor", "vector", "size", "window", "addresses_locate_attacker")
 SIZE_KEYS = ("peak_pps", "peak_bps", "peak_rps", "sources", "packets", "bytes")
 
 ACTOR_HELP = (
@@ -123,6 +128,8 @@ def _validate(raw: Any, name: str) -> list[dict]:
             for k, v in what["size"].items():
                 if not isinstance(v, int | float):
                     raise _fail(where, f"size.{k} must be a number")
+        if "addresses_locate_attacker" in what and not isinstance(what["addresses_locate_attacker"], bool):
+            raise _fail(where, "addresses_locate_attacker must be true or false")
         if "window" in what:
             w = what["window"]
             if not isinstance(w, dict) or "start" not in w or "end" not in w:
@@ -265,6 +272,29 @@ def _check_window(report: dict, window: dict) -> tuple[str, str]:
     return "unverifiable", "The traffic given does not cover the claimed window."
 
 
+ADDRESSES_DO_NOT_LOCATE = (
+    "Decided by published evidence alone: the source address of DDoS traffic is that of the sending "
+    "machine - a bot (a compromised device, not its owner's choice), a reflector (a server abused with "
+    "the victim's forged address) or a forged address - so it cannot place whoever runs the attack."
+)
+
+
+def _check_addresses_locate(report: dict, claimed: bool) -> tuple[str, str]:
+    att = report.get("attribution") or {}
+    measured = ""
+    if att:
+        flags = [name for name, on in (("reflection", att.get("reflected")),
+                                       ("forged sources", att.get("spoofing_suspected")),
+                                       ("rewritten addresses", att.get("rewritten"))) if on]
+        countries = next((x.get("value") for x in att.get("evidence") or []
+                          if x.get("kind") == "dispersion" and x.get("name") == "countries"),
+                         len(att.get("by_country") or []))
+        measured = (f" In the traffic given: {', '.join(flags) or 'no reflection or forgery'} detected, "
+                    f"sources in {countries} countries, confidence {float(att.get('confidence') or 0):.2f} "
+                    "that the located country is where the attacker is.")
+    return ("contradicted" if claimed else "supported"), ADDRESSES_DO_NOT_LOCATE + measured
+
+
 def _combine(checks: list[dict]) -> str:
     states = [c["assessment"] for c in checks]
     for state in ("contradicted", "unsupported"):
@@ -294,6 +324,9 @@ def assess(claims: str | Path | list | dict, report: dict) -> list[dict]:
             checks.append(("size", *_check_size(report, what["size"])))
         if "window" in what:
             checks.append(("window", *_check_window(report, what["window"])))
+        if "addresses_locate_attacker" in what:
+            checks.append(("addresses_locate_attacker",
+                           *_check_addresses_locate(report, what["addresses_locate_attacker"])))
         if "actor" in what:
             checks.append(("actor", "unverifiable", f"'{what['actor']}' cannot be confirmed or ruled out from traffic. {ACTOR_HELP}"))
         rows = [{"aspect": a, "assessment": s, "evidence": e} for a, s, e in checks]
