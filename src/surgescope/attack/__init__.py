@@ -118,15 +118,16 @@ def _summarise(cl: pl.DataFrame, heavy: pl.DataFrame, tracker: Tracker, table_na
     # thresholds (windows without heavy clients), never alongside a bot flood.
     bot_windows = heavy.filter(pl.col("heavy")).select("win", "dst_key").unique()
     others = (
-        # active windows first: the inner join keeps a few records of millions
+        # Cheapest cuts first (each is a per-record test, so the order changes nothing): active
+        # windows, then web records in bot windows (class web is the vector http-flood).
         cl.lazy().filter(pl.col("win").is_in(active["win"].unique().implode()))
+        .join(bot_windows.lazy().with_columns(pl.lit(True).alias("botwin")), on=["win", "dst_key"], how="left")
+        .filter((pl.col("cls") != "web") | pl.col("botwin").is_null())
+        .drop("botwin")
         .with_columns(vec.alias("vector"))
         .join(active.lazy(), on=["win", "dst_key", "vector"], how="inner")
         .join(heavy_ever.lazy(), on=["dst_key", "src_key"], how="left").with_columns(bot)
         .filter(~pl.col("bot"))
-        .join(bot_windows.lazy().with_columns(pl.lit(True).alias("botwin")), on=["win", "dst_key"], how="left")
-        .filter((pl.col("vector") != "http-flood") | pl.col("botwin").is_null())
-        .drop("botwin")
         .join(spans.lazy(), on="dst_key", how="inner").filter(in_span)
     )
     http_attacks = spans.filter(pl.col("attack").is_in(
