@@ -1,8 +1,13 @@
 """``analyze``: inputs -> tables -> analyses -> :class:`Incident`. No printing, no files written.
 
-Each input is streamed once. While streaming, a per-input summary (time span, records per
-second, top sources) is reduced batch by batch so it stays bounded; the analyses then get the
-input's table.
+Each input is streamed once. While streaming, each batch is cut to the columns the analyses
+read (:func:`slim`: an access log's paths become a static-asset flag, its user agents,
+referers and protocols are dropped), so the table held for the analyses is a fraction of the
+input; then the per-input summary (time span, records per second, top sources) and the
+analyses run on that table.
+
+Memory is therefore still linear in the number of records (about 100 bytes a request, plus
+the analyses' working sets), not constant: see bench/bench_memory.py.
 """
 
 from __future__ import annotations
