@@ -109,9 +109,11 @@ def test_analyses_outage_fills_incident(datasets):
     waves = inc.outage["waves"]
     assert [w["direction"] for w in waves] == ["down", "up", "up", "up", "up"]
     assert waves == sorted(waves, key=lambda w: w["start"])
-    assert len(inc.timelines["reports"]) == 20 * 60
-    assert set(inc.timelines["reports"][0]) == {"t", "value"}
-    assert inc.timelines["requests"]
+    points = {k: [p for p in inc.outage["series"] if p["series"] == k] for k in ("reports", "requests")}
+    assert len(points["reports"]) == 20 * 60
+    assert {"t", "value", "series"} <= set(points["reports"][0])
+    assert points["requests"]
+    assert "reports" not in inc.timelines and "requests" not in inc.timelines  # not repeated
     json.loads(inc.to_json())
 
 
@@ -135,5 +137,5 @@ def test_two_report_exports_of_one_outage_form_one_series():
     outage(inc, [(FakeInput("reports", "a.csv"), t.slice(0, 500)), (FakeInput("reports", "b.csv"), t.slice(500))])
     assert [round(w["peak"] / p, 2) for w, p in zip(inc.outage["waves"], PEAKS, strict=True)] == [1.0] * 4
     assert all(w["inputs"] == ["a.csv", "b.csv"] for w in inc.outage["waves"])
-    assert len(inc.timelines["reports"]) == 20 * 60
+    assert len([p for p in inc.outage["series"] if p["series"] == "reports"]) == 20 * 60
     assert {r["region"] for r in inc.outage["breakdown"]["by_region"]} == {"US", "GB"}

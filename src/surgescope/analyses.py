@@ -18,7 +18,11 @@ Tables = list[tuple[Input, pa.Table]]
 
 
 def outage(incident: Incident, tables: Tables) -> None:
-    """Outage waves from report counts (surges) and from request counts (drops)."""
+    """Outage waves from report counts (surges) and from request counts (drops).
+
+    The scored series goes to ``outage.series`` only (each point names its ``series``): the
+    charts read it there, so it is not repeated in ``timelines``.
+    """
     from surgescope.outage import analyze_reports, analyze_requests
 
     # all inputs of one kind form one series (several report exports of the same outage add
@@ -33,7 +37,6 @@ def outage(incident: Incident, tables: Tables) -> None:
         section = analyze(pa.concat_tables([t for _, t in picked], promote_options="default"))
         sources = [str(getattr(inp, "path", "")) for inp, _ in picked]
         waves.extend({**w, "series": kind, "inputs": sources} for w in section["waves"])
-        incident.timelines[kind] = [{"t": p["t"], "value": p["value"]} for p in section["series"]]
         series.extend({**p, "series": kind} for p in section["series"])
         if kind == "reports":
             breakdown = section["breakdown"]
