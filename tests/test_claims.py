@@ -161,3 +161,12 @@ def test_addresses_locate_attacker_is_decided_by_published_evidence(spoofed):
     assert alone["assessment"] == "supported" and "In the traffic given" not in alone["evidence"]
     with pytest.raises(ValueError, match="true or false"):
         assess([claim(addresses_locate_attacker="maybe")], no_traffic)
+
+
+def test_attack_evidence_names_every_vector():
+    report = {"inputs": [{"table": "packets"}], "attribution": None, "attacks": [
+        {"vector": "http-flood", "vectors": [{"vector": "http-flood", "share": 0.6}, {"vector": "syn-flood", "share": 0.4}]},
+        {"vector": "dns-amplification", "vectors": [{"vector": "dns-amplification", "share": 1.0}]}]}
+    [c] = assess([claim(attack=True, vector="syn-flood")], report)
+    assert c["assessment"] == "supported"
+    assert "(dns-amplification, http-flood, syn-flood)" in c["evidence"]

@@ -166,11 +166,16 @@ def _traffic_inputs(report: dict) -> list[dict]:
             or i.get("kind") in ("pcap", "flows", "access-log")]
 
 
+def _vectors(attack: dict) -> list[str]:
+    """Every vector of an attack (its main one and those in ``vectors[]``)."""
+    return [v for v in [attack.get("vector"), *(x.get("vector") for x in attack.get("vectors") or [])] if v]
+
+
 def _check_attack(report: dict) -> tuple[str, str]:
     attacks = report.get("attacks") or []
     waves = (report.get("outage") or {}).get("waves") or []
     if attacks:
-        vecs = sorted({a.get("vector") for a in attacks if a.get("vector")})
+        vecs = sorted({v for a in attacks for v in _vectors(a)})
         return "supported", f"{len(attacks)} attack(s) found in the traffic ({', '.join(vecs)})."
     if _traffic_inputs(report):
         return "unsupported", "The traffic analysed shows no attack."
@@ -223,8 +228,7 @@ def _check_vector(report: dict, claimed: list[str]) -> tuple[str, str]:
     attacks = report.get("attacks") or []
     if not attacks:
         return "unverifiable", "No attack was found, so no vector can be compared."
-    found = {a.get("vector") for a in attacks} | {v.get("vector") for a in attacks for v in a.get("vectors") or []}
-    found.discard(None)
+    found = {v for a in attacks for v in _vectors(a)}
     hit = [v for v in claimed if v in found]
     txt = f"claimed {', '.join(claimed)}; measured {', '.join(sorted(found))}."
     if len(hit) == len(claimed):
