@@ -79,10 +79,17 @@ class StreamDetector:
         self.cur_n = 0
         self.eval_n = 0
         self.small_window = small_window
+        # (client history of a batch's closed windows, edge, last closed window): the horizon
+        # sums ``past`` are computed from it only when a filling window is evaluated.
+        self._hist_src: tuple[pl.DataFrame, datetime, datetime] | None = None
 
     def _heavy_partial(self, w: features.Windows) -> pl.DataFrame:
         """Heavy clients of the filling window: its counts plus the closed windows' sums."""
         cur = w.by_client.select(*CLIENT_COLS)
+        if self._hist_src is not None:
+            hist, edge, last = self._hist_src
+            self.past = _past_sums(hist.filter((pl.col("win") > edge) & (pl.col("win") <= last)))
+            self._hist_src = None
         if self.past is not None and self.past.height:
             cur = cur.join(self.past, on=["dst_key", "src_key"], how="left")
             req_h = pl.col("requests") + pl.col("p_req").fill_null(0)
@@ -119,11 +126,13 @@ class StreamDetector:
         last = w.by_dst["win"].max()
         edge = last + timedelta(seconds=self.ws - self.th.client_horizon_s)
         self.history = hist.filter(pl.col("win") > edge)
-        self.past = self.history.group_by("dst_key", "src_key").agg(
-            pl.col("requests").sum().alias("p_req"), pl.col("conns").sum().alias("p_conn"),
-            pl.col("assets").sum().alias("p_assets"), pl.col("req_bytes").sum().alias("p_req_bytes"))
+        self.past, self._hist_src = _past_sums(self.history), None
         self.sources.add_frame(w.by_client.select(pl.col("src_ip").alias("ip"), pl.col("records").alias("count"), "bytes"))
         return events
+
+    def classify(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Records -> classified records with their window (the batch definitions)."""
+        return features.classify(df, self.table).with_columns(features.window_col(self.ws)).collect()
 
     def feed(self, df: pl.DataFrame, early: bool = True) -> list[dict]:
         """Records (canonical table, time-ordered, may span windows) -> events fired.
@@ -132,12 +141,19 @@ class StreamDetector:
         if df.height == 0:
             return []
         self.records += df.height
-        cl = features.classify(df, self.table).with_columns(features.window_col(self.ws)).collect()
+        return self._feed_classified(self.classify(df), early)
+
+    def _feed_classified(self, cl: pl.DataFrame, early: bool = True, closed: _Call | None = None) -> list[dict]:
+        if cl.height == 0:  # only frames without an IP layer
+            return []
         last_win = cl["win"][-1]
         events: list[dict] = []
         if self.win is None or last_win != self.win:
-            done = [*self.current, cl.filter(pl.col("win") < last_win)]
-            events += self._close_many(pl.concat(done, how="vertical_relaxed"))
+            if closed is not None:
+                events += closed.apply()
+            else:
+                done = [*self.current, cl.filter(pl.col("win") < last_win)]
+                events += self._close_many(pl.concat(done, how="vertical_relaxed"))
             cl = cl.filter(pl.col("win") == last_win)
             self.current, self.cur_n, self.eval_n, self.last_eval = [], 0, 0, None
             # Traffic resumed after a silence longer than the merge gap: attacks have ended.
@@ -158,11 +174,128 @@ class StreamDetector:
             events += self._partial(elapsed)
         return events
 
+    def feed_batch(self, df: pl.DataFrame, ends: np.ndarray, early: bool = True) -> Iterator[tuple[int, list[dict]]]:
+        """The same as :meth:`feed` on each slice ``df[ends[i-1]:ends[i]]`` in turn (yields
+        ``(i, events)`` for the slices that fired), without its per-slice costs: the batch is
+        classified once (so a later fragment finds its first fragment anywhere in the batch),
+        and all the windows that close in the batch are evaluated in one vectorised pass
+        (:class:`_Closes`) whose results are applied slice by slice, in the same order."""
+        if df.height == 0:
+            return
+        self.records += df.height
+        cl = self.classify(df.with_row_index("_row"))
+        sid = np.searchsorted(ends, cl["_row"].to_numpy(), side="right")
+        cl = cl.with_columns(pl.Series("_slice", sid)).drop("_row")
+        if not cl["_slice"].is_sorted():  # later fragments go last in each slice, as feed() puts them
+            cl = cl.sort("_slice", maintain_order=True)
+        offs = np.searchsorted(cl["_slice"].to_numpy(), np.arange(len(ends) + 1), side="left")
+        cl = cl.drop("_slice")
+        parts = [(i, cl.slice(int(offs[i]), int(offs[i + 1] - offs[i]))) for i in range(len(ends)) if offs[i + 1] > offs[i]]
+        # Pass 1: the windows each slice closes, as feed() would find them.
+        win, current, dones = self.win, list(self.current), {}
+        for i, part in parts:
+            last_win = part["win"][-1]
+            if win is None or last_win != win:
+                dones[i] = [*current, part.filter(pl.col("win") < last_win)]
+                current, win = [part.filter(pl.col("win") == last_win)], last_win
+            else:
+                current.append(part)
+        closes = _Closes.build(self, dones)
+        # Pass 2: the same steps as feed(), with the closed windows' results precomputed.
+        for i, part in parts:
+            events = self._feed_classified(part, early, closed=closes.get(i) if closes else None)
+            if events:
+                yield i, events
+        if closes:
+            closes.finish(self)
+
     def close(self) -> list[dict]:
         """End of input: evaluate the last window and close open attacks."""
         events = self._close_many(pl.concat(self.current, how="vertical_relaxed")) if self.current else []
         self.current = []
         return events + self.tracker.flush()
+
+
+def _past_sums(history: pl.DataFrame) -> pl.DataFrame:
+    """Per-client sums of the closed windows within the horizon (for the filling window)."""
+    return history.group_by("dst_key", "src_key").agg(
+        pl.col("requests").sum().alias("p_req"), pl.col("conns").sum().alias("p_conn"),
+        pl.col("assets").sum().alias("p_assets"), pl.col("req_bytes").sum().alias("p_req_bytes"))
+
+
+class _Call:
+    """One slice's share of a :class:`_Closes`: what ``_close_many`` would have done there."""
+
+    def __init__(self, closes: _Closes, lo: datetime | None, hi: datetime | None):
+        self.closes, self.lo, self.hi = closes, lo, hi
+
+    def apply(self) -> list[dict]:
+        if self.lo is None:  # nothing to close (the first slice)
+            return []
+        return self.closes.apply(self.lo, self.hi)
+
+
+class _Closes:
+    """All the windows closed in one batch, evaluated with one pass of the batch definitions
+    (window tables, rolling heavy clients, candidates), then applied per closing slice in
+    order: tracker steps, heavy-hitter merge and client history exactly as ``_close_many``
+    called once per slice does. Per-window results do not depend on how windows are grouped
+    (every group-by and rolling sum is keyed by window), except the Space-Saving merges,
+    which stay one per closing slice."""
+
+    def __init__(self, det: StreamDetector, calls: dict[int, tuple[datetime | None, datetime | None]], frame: pl.DataFrame):
+        self.det = det
+        self.calls = {i: _Call(self, lo, hi) for i, (lo, hi) in calls.items()}
+        self.last: datetime | None = None
+        w = features.window_tables(frame, det.ws, det.table, detail=False)
+        mine = w.by_client.select(*CLIENT_COLS).filter(may_be_heavy(det.table))
+        self.hist = mine if det.history is None else pl.concat([det.history, mine], how="vertical_relaxed")
+        heavy = heavy_clients(features.Windows(w.by_class, w.by_dst, self.hist, w.table, w.window_s), det.th)
+        self.cands = candidates(w, det.th, heavy)
+        self.clients = w.by_client.select("win", pl.col("src_ip").alias("ip"), pl.col("records").alias("count"), "bytes")
+
+    @staticmethod
+    def build(det: StreamDetector, dones: dict[int, list[pl.DataFrame]]) -> _Closes | None:
+        """None when there is nothing to close, or when the closing slices' windows are not
+        disjoint and increasing (out-of-order records): then each slice closes on its own."""
+        calls: dict[int, tuple[datetime | None, datetime | None]] = {}
+        frames, prev = [], None
+        for i, parts in dones.items():
+            f = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
+            if f.height == 0:
+                calls[i] = (None, None)
+                continue
+            lo, hi = f["win"].min(), f["win"].max()
+            if prev is not None and lo <= prev:
+                return None
+            prev = hi
+            calls[i] = (lo, hi)
+            frames.append(f)
+        if not frames:
+            return None
+        return _Closes(det, calls, pl.concat(frames, how="vertical_relaxed"))
+
+    def get(self, i: int) -> _Call | None:
+        return self.calls.get(i)
+
+    def apply(self, lo: datetime, hi: datetime) -> list[dict]:
+        det = self.det
+        inside = (pl.col("win") >= lo) & (pl.col("win") <= hi)
+        events: list[dict] = []
+        for (win,), part in self.cands.filter(inside).group_by("win", maintain_order=True):
+            events += det.tracker.step(win, part.to_dicts(), record=False)
+        edge = hi + timedelta(seconds=det.ws - det.th.client_horizon_s)
+        det._hist_src = (self.hist, edge, hi)
+        det.past = None
+        self.last = hi
+        det.sources.add_frame(self.clients.filter(inside).drop("win"))
+        return events
+
+    def finish(self, det: StreamDetector) -> None:
+        """The client history after the batch's last close, for the next batch."""
+        if self.last is not None:
+            edge = self.last + timedelta(seconds=det.ws - det.th.client_horizon_s)
+            det.history = self.hist.filter((pl.col("win") > edge) & (pl.col("win") <= self.last))
 
 
 def _alert(e: dict, packet_time, replay_time, elapsed: float, detector: StreamDetector) -> dict:
@@ -223,6 +356,14 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
             cuts = np.zeros(0, dtype=np.int64)  # bulk mode: whole reader batches
         starts = np.concatenate([[0], cuts]).astype(int)
         ends = np.concatenate([cuts, [df.height]]).astype(int)
+        if speed <= 0:
+            # As fast as possible: the same slices, fed in one call (see feed_batch).
+            for i, events in det.feed_batch(df, ends):
+                last = df["ts"][int(ends[i]) - 1]
+                for e in events:
+                    yield _alert(e, last, last, time.monotonic() - wall0, det)
+            last = df["ts"][-1]
+            continue
         for a, b in zip(starts, ends, strict=True):
             part = df.slice(int(a), int(b - a))
             last = part["ts"][-1]
