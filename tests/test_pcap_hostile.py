@@ -252,3 +252,16 @@ def test_truncated_gzip_keeps_the_prefix(datasets: Path, tmp_path: Path) -> None
     t, rej, err = read_safely(p)
     assert err is None and t is not None
     assert 10_000 < t.num_rows < 3 * 37_841 and rej.count <= 1
+
+
+@pytest.mark.parametrize("tsresol,tsoffset", [(127, None), (0x80 | 127, None), (6, 2**62), (6, -(2**62)), (28, 2**63 - 1)])
+def test_absurd_time_resolution_and_offset(tsresol, tsoffset):
+    """Found by the mutation test: an if_tsresol of 10^-127 overflowed a NumPy integer. Absurd
+    units and offsets keep the packet (its addresses are fine); only its time is unusable."""
+    frame = eth(ipv4("198.51.100.1", "203.0.113.9", 17, udp(53, 4444, b"x" * 20)), 0x0800)
+    data = shb() + idb(1, tsresol=tsresol, tsoffset=tsoffset) + epb(0, 2**63 + 12345, frame)
+    table, rej, err = read_safely(_write(data))
+    assert err is None and table is not None
+    assert table.num_rows + rej.count == 1
+    if table.num_rows:
+        assert table.column("src_ip").to_pylist() == ["198.51.100.1"]

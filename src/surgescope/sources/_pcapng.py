@@ -57,8 +57,11 @@ class Interface:
         if self.tsresol & 0x80 == 0:
             if v <= 9:
                 ns = ticks.astype(np.int64) * np.int64(10 ** (9 - v))
-            else:
+            elif v - 9 <= 19:
                 ns = (ticks // np.uint64(10 ** (v - 9))).astype(np.int64)
+            else:
+                # A unit finer than 10^-28 s (hostile if_tsresol): no 64-bit tick count reaches 1 ns.
+                ns = np.zeros(len(ticks), dtype=np.int64)
         elif v <= 33:
             # Binary fractions: whole seconds and the fraction separately, to stay exact in 64 bits.
             whole = (ticks >> np.uint64(v)).astype(np.int64) * np.int64(1_000_000_000)
@@ -66,7 +69,11 @@ class Interface:
             ns = whole + frac.astype(np.int64)
         else:
             ns = (ticks.astype(np.float64) * (1e9 / 2.0**v)).astype(np.int64)
-        return ns + np.int64(self.tsoffset) * np.int64(1_000_000_000)
+        # A hostile if_tsoffset must not overflow: both terms are kept within +-2^62 ns
+        # (146 years around 1970), so their sum fits in 64 bits.
+        limit = 2**62
+        offset = max(-limit, min(limit, self.tsoffset * 1_000_000_000))
+        return np.clip(ns, -limit, limit) + np.int64(offset)
 
 
 def _options(body: bytes, order: str) -> Iterator[tuple[int, bytes]]:
