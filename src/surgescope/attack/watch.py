@@ -220,24 +220,30 @@ class StreamDetector:
 
 def _add_sources(ss: SpaceSaving, by_client: pl.DataFrame, records: pl.DataFrame) -> None:
     """Merge closed windows' per-client counts into the heavy hitters, exactly as
-    ``ss.add_frame`` of every (address, records, bytes) row would, but with the address text of
-    the few clients that can enter the summary only: per client key, the ``k + 1`` largest
-    counts and their ties decide the merge (the top ``k`` and the next count), the rest only
+    ``ss.add_frame`` of every (address, records, bytes) row would, but handing it only the
+    ``k + 1`` clients that decide the merge (its top ``k`` and the next count); the rest only
     adds to the total. Measured on 1 M spoofed sources: the text of every client window was
     most of the close's cost. (One key per address: exact for IPv4, a 64-bit hash for IPv6.)"""
     if by_client.height == 0:
         return
     per = by_client.group_by("src_key").agg(pl.col("records").sum().alias("count"), pl.col("bytes").sum())
+    above, tied, need = per, None, 0
     if per.height > ss.k + 1:
         floor = per["count"].top_k(ss.k + 1).min()
-        top = per.filter(pl.col("count") >= floor)
-    else:
-        top = per
-    text = records.filter(pl.col("src_key").is_in(top["src_key"].implode())).group_by("src_key").agg(pl.col("src_ip").first().alias("ip"))
-    top = top.join(text, on="src_key", how="left")
-    ss.add_frame(top.select("ip", "count", "bytes"))
+        above = per.filter(pl.col("count") > floor)
+        tied = per.filter(pl.col("count") == floor)
+        need = ss.k + 1 - above.height
+    keys = above["src_key"] if tied is None else pl.concat([above["src_key"], tied["src_key"]])
+    text = (records.select("src_key", "src_ip").filter(pl.col("src_key").is_in(keys.implode()))
+            .group_by("src_key").agg(pl.col("src_ip").first().alias("ip")))
+    keep = above.join(text, on="src_key", how="left")
+    if tied is not None:
+        # Ties at the (k+1)-th count are taken by address text, as add_frame sorts them (a
+        # spoofed flood's sources all tie at one or two packets).
+        keep = pl.concat([keep, tied.join(text, on="src_key", how="left").bottom_k(need, by="ip")])
+    ss.add_frame(keep.select("ip", "count", "bytes"))
     # add_frame added the kept clients' weight; the others count toward the total only.
-    ss.total += float(per["count"].sum() - top["count"].sum())
+    ss.total += float(per["count"].sum() - keep["count"].sum())
 
 
 def _past_sums(history: pl.DataFrame) -> pl.DataFrame:
@@ -313,7 +319,7 @@ class _Closes:
         det._hist_src = (self.hist, edge, hi)
         det.past = None
         self.last = hi
-        _add_sources(det.sources, self.clients.filter(inside), self.frame.filter(inside))
+        _add_sources(det.sources, self.clients.filter(inside), self.frame)
         return events
 
     def finish(self, det: StreamDetector) -> None:
