@@ -99,44 +99,68 @@ def _exclude(nets: list[Net], allow: list[Net]) -> list[Net]:
     return v4 + v6
 
 
+def _vectors(attack: dict) -> list[str]:
+    """The attack's main vector, then the others of ``vectors[]``, each once."""
+    out = [str(attack.get("vector", ""))]
+    for v in attack.get("vectors") or []:
+        name = str(v.get("vector", "")) if isinstance(v, dict) else ""
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
+def _spoofed(attack: dict) -> bool:
+    """The analysis noted spoofing, or the attribution found forged sources in this attack."""
+    att = attack.get("attribution") if isinstance(attack.get("attribution"), dict) else {}
+    return (any("spoof" in str(n) for n in attack.get("notes") or [])
+            or bool(att.get("spoofing_suspected"))
+            or bool((att.get("source_classes") or {}).get("forged")))
+
+
 def plan(report: dict, allowlist: list[str], aggregate_min: int = 4) -> dict:
     """What to block: ``sources`` (networks), ``ports`` (target, proto, ports, vector) and
     ``limits`` (target, vector) for spoofed floods; ``notes`` explain choices."""
     allow = [ipaddress.ip_network(a, strict=False) for a in allowlist]
     addrs, ports, limits, notes, http = [], [], [], [], False
     for a in report.get("attacks") or []:
-        vector = str(a.get("vector", ""))
-        if not _VECTOR.match(vector):
-            notes.append("skipped an attack with an invalid vector name")
-            continue
         target = _addr(a.get("target"))
-        spoofed = any("spoof" in str(n) for n in a.get("notes") or [])
-        if vector.endswith("-amplification") or vector == "tcp-reflection":
-            if target is None:
-                notes.append(f"{vector}: no valid target address in the report; nothing to block")
+        spoofed = _spoofed(a)
+        block_sources = False
+        # Every vector of the attack gets its rule, not only the main one: a botnet HTTP flood
+        # beside a spoofed SYN flood and a DNS reflection needs all three.
+        for vector in _vectors(a):
+            if not _VECTOR.match(vector):
+                notes.append("skipped an attack with an invalid vector name")
                 continue
-            if vector == "tcp-reflection":
-                rs = a.get("reflected_service") or {}
-                pp = sorted({int(p) for p in rs.get("ports") or [80, 443] if str(p).isdigit() and 0 < int(p) < 65536})
-                ports.append({"target": target, "proto": "tcp", "ports": pp or [80, 443], "vector": vector})
-            else:
-                rows = reflection.table()
-                pp = sorted(int(p) for p in rows.filter(rows["vector"] == vector)["port"].to_list())
-                if not pp:
-                    notes.append(f"{vector}: not in the reflection table; nothing to block")
+            if vector.endswith("-amplification") or vector == "tcp-reflection":
+                if target is None:
+                    notes.append(f"{vector}: no valid target address in the report; nothing to block")
                     continue
-                ports.append({"target": target, "proto": "udp", "ports": pp, "vector": vector})
+                if vector == "tcp-reflection":
+                    rs = a.get("reflected_service") or {}
+                    pp = sorted({int(p) for p in rs.get("ports") or [80, 443] if str(p).isdigit() and 0 < int(p) < 65536})
+                    ports.append({"target": target, "proto": "tcp", "ports": pp or [80, 443], "vector": vector})
+                else:
+                    rows = reflection.table()
+                    pp = sorted(int(p) for p in rows.filter(rows["vector"] == vector)["port"].to_list())
+                    if not pp:
+                        notes.append(f"{vector}: not in the reflection table; nothing to block")
+                        continue
+                    ports.append({"target": target, "proto": "udp", "ports": pp, "vector": vector})
+                continue
+            if vector in SPOOFABLE and spoofed:
+                if target is not None:
+                    # One destination port that takes (nearly) all of it narrows the limit to it.
+                    tp = [p for p in a.get("target_ports") or [] if isinstance(p, dict)]
+                    port = tp[0].get("port") if tp and float(tp[0].get("share", 0)) >= 0.9 else None
+                    port = int(port) if isinstance(port, int) and 0 < port < 65536 else None
+                    limits.append({"target": target, "vector": vector, "port": port})
+                notes.append(f"{vector} on {target}: sources are spoofed, blocking them is useless; rate limit instead")
+                continue
+            http = http or vector in ("http-flood", "slow-http")
+            block_sources = True
+        if not block_sources:
             continue
-        if vector in SPOOFABLE and spoofed:
-            if target is not None:
-                # One destination port that takes (nearly) all of it narrows the limit to it.
-                tp = [p for p in a.get("target_ports") or [] if isinstance(p, dict)]
-                port = tp[0].get("port") if tp and float(tp[0].get("share", 0)) >= 0.9 else None
-                port = int(port) if isinstance(port, int) and 0 < port < 65536 else None
-                limits.append({"target": target, "vector": vector, "port": port})
-            notes.append(f"{vector} on {target}: sources are spoofed, blocking them is useless; rate limit instead")
-            continue
-        http = http or vector in ("http-flood", "slow-http")
         for s in a.get("top_sources") or []:
             ip = _addr(s.get("ip") if isinstance(s, dict) else s)
             if ip is None:
@@ -147,6 +171,10 @@ def plan(report: dict, allowlist: list[str], aggregate_min: int = 4) -> dict:
                 continue
             addrs.append(ip)
     sources = _exclude(_aggregate(sorted(set(addrs), key=lambda a: (a.version, int(a))), aggregate_min), allow)
+    # Waves of one attack repeat the same rules: each once, in first-seen order.
+    ports = list({(r["target"], r["proto"], tuple(r["ports"])): r for r in reversed(ports)}.values())[::-1]
+    limits = list({(r["target"], r["vector"], r["port"]): r for r in reversed(limits)}.values())[::-1]
+    notes = list(dict.fromkeys(notes))
     return {"sources": sources, "ports": ports, "limits": limits, "notes": notes, "http": http, "allow": allow}
 
 
