@@ -256,13 +256,13 @@ def _past_sums(history: pl.DataFrame) -> pl.DataFrame:
 class _Call:
     """One slice's share of a :class:`_Closes`: what ``_close_many`` would have done there."""
 
-    def __init__(self, closes: _Closes, lo: datetime | None, hi: datetime | None):
-        self.closes, self.lo, self.hi = closes, lo, hi
+    def __init__(self, closes: _Closes, lo: datetime | None, hi: datetime | None, rows: tuple[int, int]):
+        self.closes, self.lo, self.hi, self.rows = closes, lo, hi, rows
 
     def apply(self) -> list[dict]:
         if self.lo is None:  # nothing to close (the first slice)
             return []
-        return self.closes.apply(self.lo, self.hi)
+        return self.closes.apply(self.lo, self.hi, self.rows)
 
 
 class _Closes:
@@ -273,9 +273,9 @@ class _Closes:
     (every group-by and rolling sum is keyed by window), except the Space-Saving merges,
     which stay one per closing slice."""
 
-    def __init__(self, det: StreamDetector, calls: dict[int, tuple[datetime | None, datetime | None]], frame: pl.DataFrame):
+    def __init__(self, det: StreamDetector, calls: dict[int, tuple], frame: pl.DataFrame):
         self.det = det
-        self.calls = {i: _Call(self, lo, hi) for i, (lo, hi) in calls.items()}
+        self.calls = {i: _Call(self, *c) for i, c in calls.items()}
         self.last: datetime | None = None
         self.frame = frame
         w = features.window_tables(frame, det.ws, det.table, detail=False, client_ips=False)
@@ -289,18 +289,19 @@ class _Closes:
     def build(det: StreamDetector, dones: dict[int, list[pl.DataFrame]]) -> _Closes | None:
         """None when there is nothing to close, or when the closing slices' windows are not
         disjoint and increasing (out-of-order records): then each slice closes on its own."""
-        calls: dict[int, tuple[datetime | None, datetime | None]] = {}
-        frames, prev = [], None
+        calls: dict[int, tuple] = {}
+        frames, prev, n = [], None, 0
         for i, parts in dones.items():
             f = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
             if f.height == 0:
-                calls[i] = (None, None)
+                calls[i] = (None, None, (n, 0))
                 continue
             lo, hi = f["win"].min(), f["win"].max()
             if prev is not None and lo <= prev:
                 return None
             prev = hi
-            calls[i] = (lo, hi)
+            calls[i] = (lo, hi, (n, f.height))  # its rows in the concatenated frame
+            n += f.height
             frames.append(f)
         if not frames:
             return None
@@ -309,7 +310,7 @@ class _Closes:
     def get(self, i: int) -> _Call | None:
         return self.calls.get(i)
 
-    def apply(self, lo: datetime, hi: datetime) -> list[dict]:
+    def apply(self, lo: datetime, hi: datetime, rows: tuple[int, int]) -> list[dict]:
         det = self.det
         inside = (pl.col("win") >= lo) & (pl.col("win") <= hi)
         events: list[dict] = []
@@ -319,7 +320,7 @@ class _Closes:
         det._hist_src = (self.hist, edge, hi)
         det.past = None
         self.last = hi
-        _add_sources(det.sources, self.clients.filter(inside), self.frame)
+        _add_sources(det.sources, self.clients.filter(inside), self.frame.slice(*rows))
         return events
 
     def finish(self, det: StreamDetector) -> None:
