@@ -108,7 +108,9 @@ class StreamDetector:
         w = features.window_tables(cl, self.ws, self.table, detail=False, client_ips=False)
         # A window still filling: rates over the time elapsed in it so far.
         span = max(min(elapsed, self.ws), self.min_partial)
-        cands = candidates(w, self.th, self._heavy_partial(w), span_s=span).filter(pl.col("win") == self.win)
+        cands = candidates(w, self.th, self._heavy_partial(w), span_s=span)
+        # Only candidate rows can act in a partial step (it updates no baseline).
+        cands = cands.filter((pl.col("win") == self.win) & pl.col("candidate"))
         return self.tracker.step(self.win, cands.to_dicts(), record=False, partial=True)
 
     def _close_many(self, cl: pl.DataFrame) -> list[dict]:
