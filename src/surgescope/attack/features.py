@@ -120,7 +120,7 @@ def classify_packets(df: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     )
     rest = lf.filter(frag_off == 0)
     later = (
-        lf.filter(frag_off > 0).join(firsts, on=frag_key, how="left")
+        lf.filter(frag_off > 0).join(firsts, on=frag_key, how="left", maintain_order="left")
         .with_columns(pl.coalesce("first_cls", pl.lit("ip-fragment")).alias("cls")).drop("first_cls")
     )
     lf = pl.concat([rest, later], how="vertical")
