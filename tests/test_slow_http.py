@@ -12,6 +12,7 @@ import re
 from textgen import cicflowmeter_rows, slowloris_cic, slowloris_conns, web_conns, write, zeek_tsv
 
 from surgescope.attack import analyze, slow_http
+from surgescope.attack.features import as_frame
 from surgescope.simulate.accesslog import SlowClients, generate
 from surgescope.sources import open_input
 
@@ -98,7 +99,7 @@ def test_few_concentrated_clients_on_a_busy_site(tmp_path):
     g = generate(path, 300_000, seed=6, fmt="json", duration_s=7200, clients=20_000,
                  slow=[SlowClients(start_s=3600, duration_s=1200, share=0.008, clients=3)])
     table = open_input(path).read_all()
-    recs = slow_http.slow_requests(slow_http._frame(table))
+    recs = slow_http.slow_requests(as_frame(table))
     clients = slow_http.slow_clients(recs, "requests")
     attackers = clients.filter("attacker")
     assert set(attackers.filter("concentrated")["src_ip"]) == set(g.slow_clients[0])

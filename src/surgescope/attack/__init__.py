@@ -63,7 +63,7 @@ def analyze(table: pa.Table | pl.DataFrame, table_name: str, window_s: float = 1
     if th.window_s != window_s and thresholds is None:
         th = Thresholds(window_s=window_s)
     ws = th.window_s
-    df = features._frame(table)
+    df = features.as_frame(table)
     if df.height == 0:
         return {"attacks": [], "timeline": []}
     lf = features.classify(df, table_name).with_columns(features.window_col(ws))

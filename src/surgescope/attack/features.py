@@ -381,7 +381,7 @@ def classify(table: pa.Table | pl.DataFrame, table_name: str) -> pl.LazyFrame:
     """The classified frame of a canonical table (``cls``, ``req``, ``conn``, ``web``, ``n``,
     ``size``, address keys)."""
     fn = {"packets": classify_packets, "flows": classify_flows, "requests": classify_requests}[table_name]
-    lf = fn(_frame(table))
+    lf = fn(as_frame(table))
     if table_name == "packets":
         lf = lf.with_columns(
             pl.lit(1, pl.Int64).alias("n"),
@@ -390,7 +390,8 @@ def classify(table: pa.Table | pl.DataFrame, table_name: str) -> pl.LazyFrame:
     return lf
 
 
-def _frame(table: pa.Table | pl.DataFrame) -> pl.DataFrame:
+def as_frame(table: pa.Table | pl.DataFrame) -> pl.DataFrame:
+    """A canonical table as a Polars frame (zero-copy from Arrow where the types allow)."""
     if isinstance(table, pl.DataFrame):
         return table
     df = pl.from_arrow(table)

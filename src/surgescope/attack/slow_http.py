@@ -59,7 +59,7 @@ from datetime import datetime, timedelta
 import polars as pl
 import pyarrow as pa
 
-from surgescope.attack.features import WEB_PORTS, window_col
+from surgescope.attack.features import WEB_PORTS, as_frame, window_col
 from surgescope.attack.sources import top_sources
 from surgescope.incident import iso
 
@@ -110,14 +110,6 @@ class SlowThresholds:
     """... from concentrated clients, or at least this share of the target's requests."""
     merge_gap_s: float = 300.0
     """Slow records of one target closer than this belong to one phase."""
-
-
-def _frame(table: pa.Table | pl.DataFrame) -> pl.DataFrame:
-    if isinstance(table, pl.DataFrame):
-        return table
-    df = pl.from_arrow(table)
-    assert isinstance(df, pl.DataFrame)
-    return df
 
 
 MAX_DURATION_S = 7 * 86400.0
@@ -238,7 +230,7 @@ def detect(table: pa.Table | pl.DataFrame, table_name: str, th: SlowThresholds |
     of :func:`surgescope.attack.analyze` (vector ``slow-http``) plus ``concurrent_connections``
     (most slow connections open at once, when durations are known)."""
     th = th or SlowThresholds()
-    df = _frame(table)
+    df = as_frame(table)
     if df.height == 0 or table_name not in ("requests", "flows"):
         return []
     recs = slow_requests(df, th) if table_name == "requests" else slow_flows(df, th)
