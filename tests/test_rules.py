@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import uuid
 
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute in the tests
 import pytest
 from typer.testing import CliRunner
 
@@ -167,7 +169,7 @@ def test_every_vector_of_a_multi_vector_attack_gets_its_rule(tmp_path):
     """One attack mixing a botnet HTTP flood, a spoofed SYN flood and a DNS reflection (as the
     generator makes them, analysed for real): bots blocked, SYNs limited, DNS source port
     dropped; the same attack twice (two waves) gives each rule once."""
-    bots = [f"198.51.100.{i}" for i in range(20, 40)]
+    bots = [f"198.51.100.{i}" for i in range(20, 60)]  # 40 bots: more than the 20 top sources
     table = generate([Phase("http-flood", duration=20, rate=3000, target=TARGET, sources=bots),
                       Phase("syn-flood", duration=20, rate=8000, target=TARGET),
                       Phase("dns-amplification", duration=20, rate=2000, target=TARGET)], seed=5)
@@ -180,8 +182,13 @@ def test_every_vector_of_a_multi_vector_attack_gets_its_rule(tmp_path):
     p = plan(report, [])
     assert [(r["proto"], r["ports"]) for r in p["ports"]] == [("udp", [53])]
     assert {r["vector"] for r in p["limits"]} == {"syn-flood"}
-    blocked = [ipaddress.ip_address(b) for b in bots]
-    assert any(ip in n for n in p["sources"] for ip in blocked)
+    # Every bot the analysis saw flooding is blocked (not only the top 20), and no reflector is.
+    listed = {ipaddress.ip_address(x) for a in attacks for x in a.get("web_sources", [])}
+    assert len(listed) > 20 and listed <= {ipaddress.ip_address(b) for b in bots}
+    assert all(any(ip in n for n in p["sources"]) for ip in listed)
+    reflectors = {ipaddress.ip_address(x) for x in
+                  table.filter(pa.compute.equal(table["src_port"], 53))["src_ip"].to_pylist()}
+    assert reflectors and not any(ip in n for n in p["sources"] for ip in reflectors)
     text = render(report, "nftables", [])
     assert text.count('udp sport 53 drop') == 1
     f = tmp_path / "multi.nft"

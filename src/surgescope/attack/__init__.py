@@ -31,6 +31,9 @@ from surgescope.attack.detect import (
 from surgescope.attack.sources import SpaceSaving, top_sources
 from surgescope.incident import iso
 
+MAX_WEB_SOURCES = 100_000
+"""Cap on ``attacks[].web_sources`` (about 1.5 MB of report.json at the cap)."""
+
 __all__ = ["SpaceSaving", "StaticThresholds", "Thresholds", "Tracker", "analyze", "top_sources"]
 
 RECORD_COLS = (
@@ -210,6 +213,11 @@ def _attack(r: pl.DataFrame, a: dict, table_name: str, weight: str, ws: float, t
         "table": table_name,
         "window_s": ws,
     }
+    web = r.filter(pl.col("vector").is_in(["http-flood", "slow-http"]))["src_ip"].drop_nulls().unique().sort()
+    if web.len():
+        # Every HTTP-flood source, not only the top ones: they completed connections (not
+        # forged), so blocking them all is what mitigation needs for a botnet of thousands.
+        attack["web_sources"] = web.head(MAX_WEB_SOURCES).to_list()
     if table_name == "flows":
         attack["flows"] = int(r.height)
     if main.endswith("-amplification"):

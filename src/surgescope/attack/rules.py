@@ -161,8 +161,11 @@ def plan(report: dict, allowlist: list[str], aggregate_min: int = 4) -> dict:
             block_sources = True
         if not block_sources:
             continue
-        for s in a.get("top_sources") or []:
-            ip = _addr(s.get("ip") if isinstance(s, dict) else s)
+        # All HTTP-flood sources when the analysis listed them (they completed connections, and
+        # reflectors or forged addresses of other vectors are not among them), else the top ones.
+        listed = a.get("web_sources") or [s.get("ip") if isinstance(s, dict) else s for s in a.get("top_sources") or []]
+        for s in listed:
+            ip = _addr(s)
             if ip is None:
                 notes.append("skipped an invalid source address")
                 continue
