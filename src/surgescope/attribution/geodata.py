@@ -229,16 +229,19 @@ def build_country(pkg: Path, out: Path) -> dict:
         counts[f"{fam}_source_rows"] = len(rows)
         s, e, c = _merge([int(r[0]) for r in rows], [int(r[1]) for r in rows], [r[2] for r in rows])
         counts[f"{fam}_ranges"] = len(s)
-        if fam == "ipv4":
-            arrays["v4_start"] = np.array(s, dtype=np.uint32)
-            arrays["v4_end"] = np.array(e, dtype=np.uint32)
-            arrays["v4_cc"] = _cc_codes(c)
-        else:
-            arrays["v6_start_hi"], arrays["v6_start_lo"] = _split128(s)
-            arrays["v6_end_hi"], arrays["v6_end_lo"] = _split128(e)
-            arrays["v6_cc"] = _cc_codes(c)
+        arrays.update(_country_arrays(fam, s, e, c))
     _save(out / "country.npz", arrays)
     return counts
+
+
+def _country_arrays(fam: str, starts: list[int], ends: list[int], codes: list[str]) -> dict[str, np.ndarray]:
+    """The arrays of one family of a country range table (both country tables share the layout)."""
+    if fam == "ipv4":
+        return {"v4_start": np.array(starts, dtype=np.uint32), "v4_end": np.array(ends, dtype=np.uint32),
+                "v4_cc": _cc_codes(codes)}
+    (start_hi, start_lo), (end_hi, end_lo) = _split128(starts), _split128(ends)
+    return {"v6_start_hi": start_hi, "v6_start_lo": start_lo, "v6_end_hi": end_hi, "v6_end_lo": end_lo,
+            "v6_cc": _cc_codes(codes)}
 
 
 def _encode(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -350,14 +353,7 @@ def build_ipfire(tor_dir: Path, out: Path) -> dict:
         keep = [i for i, c in enumerate(cc) if c]
         st, en, cc = _merge([st[i] for i in keep], [en[i] for i in keep], [cc[i] for i in keep])
         counts[f"{fam}_ranges"] = len(st)
-        if fam == "ipv4":
-            arrays["v4_start"] = np.array(st, dtype=np.uint32)
-            arrays["v4_end"] = np.array(en, dtype=np.uint32)
-            arrays["v4_cc"] = _cc_codes(cc)
-        else:
-            arrays["v6_start_hi"], arrays["v6_start_lo"] = _split128(st)
-            arrays["v6_end_hi"], arrays["v6_end_lo"] = _split128(en)
-            arrays["v6_cc"] = _cc_codes(cc)
+        arrays.update(_country_arrays(fam, st, en, cc))
     _save(out / "ipfire.npz", arrays)
     return counts
 
