@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -72,7 +72,7 @@ def user_errors() -> Iterator[None]:
 
 
 @contextmanager
-def record_progress(label: str) -> Iterator[callable]:
+def record_progress(label: str) -> Iterator[Callable[[str, int], None]]:
     """A Rich progress line counting records; shown only on a terminal."""
     with Progress(
         SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
