@@ -442,3 +442,27 @@ def test_json_nginx_default_escapes(tmp_path):
     df, rej = read(p, accesslog_json)
     assert rej.count == 0
     assert df.select("ts", "path", "user_agent").rows()[1] == (datetime(2025, 3, 10, 10, 0, tzinfo=UTC), r"/?q=\x22x\x22", r"a\x22b")
+
+
+@pytest.mark.parametrize("fmt", ["auto", "combined"])
+def test_projection_keeps_the_asked_columns_exactly(apache, apache_df, fmt):
+    """``columns=`` leaves the other fields uncaptured (null) and changes nothing else: the
+    same lines accepted (line 8899 included), the same values in the columns asked for."""
+    full, full_rej = read(apache, fmt=fmt)
+    cols = ("ts", "src_ip", "method", "path", "status", "bytes")
+    part, rej = read(apache, fmt=fmt, columns=cols)
+    assert rej.count == full_rej.count and part.height == full.height == 10_000
+    assert part.select(*cols, "src_ip_hi", "src_ip_lo").equals(full.select(*cols, "src_ip_hi", "src_ip_lo"))
+    assert part["user_agent"].null_count() == part["referer"].null_count() == part.height
+    assert full["user_agent"].null_count() < 1_000  # the full read does fill them ("-" is null)
+
+
+def test_projection_regex_is_still_anchored(tmp_path):
+    """A line that is not combined stays rejected when fewer fields are captured."""
+    p = write(tmp_path,
+        '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "a"\n'
+        '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET / HTTP/1.1" 200 5\n'
+        'garbage line\n')
+    df, rej = read(p, fmt="combined", columns=("ts", "src_ip"))
+    assert df.height == 1 and rej.count == 2
+    assert [s.where for s in rej.samples] == [2, 3]

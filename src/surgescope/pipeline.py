@@ -78,6 +78,11 @@ bytes (measured: 786 MiB of a 2 M-line table, 150 MiB without them). The pipelin
 what the analyses use of them: the static-asset flag of each path."""
 
 
+ANALYSED_REQUEST_COLUMNS = ("ts", "src_ip", "method", "path", "status", "bytes", "host", "duration_s")
+"""The requests columns the analyses read (``path`` only for its static-asset flag): a reader
+that can skip the others (:meth:`surgescope.sources.accesslog.Spec.project`) is told so."""
+
+
 def slim(batch: pa.RecordBatch, table: str) -> pa.RecordBatch:
     """The columns of one batch that the analyses read.
 
@@ -109,6 +114,8 @@ def read_input(inp: Input, progress: Progress | None = None, keep_all: bool = Fa
     analyses read (:func:`slim`), reduced batch by batch so the text is released while
     streaming."""
     batches, seen = [], 0
+    if not keep_all and inp.table == "requests":
+        inp.options.setdefault("columns", ANALYSED_REQUEST_COLUMNS)
     for b in inp.batches():
         batches.append(b if keep_all else slim(b, inp.table))
         seen += b.num_rows

@@ -42,7 +42,7 @@ from __future__ import annotations
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +124,17 @@ _VAR_SHAPE = {
     "request_time_us": r"\d+|-",
 }
 
+#: The requests-table columns each named group fills (for :meth:`Spec.project`).
+GROUP_COLUMNS: dict[str, tuple[str, ...]] = {
+    "request": ("method", "path", "protocol"), "method": ("method",), "path": ("path",),
+    "protocol": ("protocol",), "status": ("status",), "bytes": ("bytes",), "referer": ("referer",),
+    "ua": ("user_agent",), "vhost": ("host",), "host": ("host",), "rtime": ("duration_s",),
+    "rtime_us": ("duration_s",),
+}
+#: Groups kept by every projection: the address and time make a line valid, ``q`` marks a
+#: quoted field cut short (``strict``).
+ALWAYS = frozenset({"ip", "ts_clf", "ts_iso", "ts_msec", "q"})
+
 _SNIFF = re.compile(r'^(?:[^\s:]+(?::\d+)? )?\S+ \S+ \S+ \[[^\]]+\] "')
 
 
@@ -135,6 +146,28 @@ class Spec:
     regex: str
     lenient: str | None = None
     groups: frozenset[str] = field(default_factory=frozenset)
+
+    def project(self, columns: Collection[str] | None) -> Spec:
+        """The same format capturing only what fills ``columns`` (names of the requests
+        table); the other fields are still matched, as non-capturing groups, and come out null.
+
+        Every capture group costs (measured on the combined format: 7 groups 1.2 M lines/s,
+        without referer and user agent 2.2 M), and the analyses read neither.
+
+        >>> spec = builtin_spec("combined").project({"ts", "src_ip", "status"})
+        >>> sorted(spec.groups)
+        ['ip', 'q', 'status', 'ts_clf']
+        """
+        if columns is None:
+            return self
+        wanted = set(columns)
+        keep = {g for g in self.groups if g in ALWAYS or wanted & set(GROUP_COLUMNS.get(g, ()))}
+
+        def cut(regex: str) -> str:
+            return re.sub(r"\(\?P<(\w+)>", lambda m: m.group(0) if m.group(1) in keep else "(?:", regex)
+
+        lenient = cut(self.lenient) if self.lenient is not None else None
+        return Spec(self.name, cut(self.regex), lenient, frozenset(keep))
 
 
 _APACHE = {
@@ -544,15 +577,17 @@ def read(
     strict: bool = False,
     max_line: int = MAX_LINE_BYTES,
     chunk_bytes: int = CHUNK_BYTES,
+    columns: Collection[str] | None = None,
     **_ignored: object,
 ) -> Iterator[pa.RecordBatch]:
     """Stream an access log as :data:`~surgescope.schema.REQUESTS` batches (one per chunk).
 
     ``fmt``: ``auto`` | ``combined`` | ``common`` | ``vhost_combined``; ``log_format``: an nginx
     ``log_format`` string (overrides ``fmt``); ``strict``: reject a last quoted field that lacks
-    its closing quote instead of accepting it to the end of the line.
+    its closing quote instead of accepting it to the end of the line; ``columns``: the
+    requests-table columns the caller reads (the others are left null, see :meth:`Spec.project`).
     """
-    spec = compile_log_format(log_format) if log_format else builtin_spec(fmt)
+    spec = (compile_log_format(log_format) if log_format else builtin_spec(fmt)).project(columns)
 
     work = guarded(lambda lines: parse_lines(lines, spec, strict=strict, max_line=max_line))
     yield from ordered_map(work, line_batches(path, rejections, max_line=max_line, chunk_bytes=chunk_bytes), rejections)
