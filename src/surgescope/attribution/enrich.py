@@ -235,16 +235,17 @@ def consensus(*opinions: np.ndarray) -> tuple[np.ndarray, list[bool | None]]:
     >>> c.tolist(), a
     (['DE', 'CA', 'FR'], [True, False, None])
     """
-    country, agree = [], []
-    for votes in zip(*opinions, strict=True):
-        named = [v for v in votes if v is not None]
-        if not named:
-            country.append(None)
-            agree.append(None)
-            continue
-        country.append(max(named, key=lambda v: (named.count(v), -named.index(v))))
-        agree.append(None if len(named) < 2 else len(set(named)) == 1)
-    return np.array(country, dtype=object), agree
+    # Vectorised (was a Python loop: 0.2 s for 60 k addresses): for each opinion, how many
+    # opinions name the same country; the first opinion with the most votes wins.
+    ops = [np.asarray(o, dtype=object) for o in opinions]
+    named = [o != None for o in ops]  # noqa: E711 (object array compare, elementwise)
+    votes = np.stack([named[i] * sum((ops[i] == ops[j]) & named[j] for j in range(len(ops))) for i in range(len(ops))])
+    best = votes.argmax(axis=0)  # argmax takes the first of equal counts: the preferred opinion
+    n_named = np.sum(named, axis=0)
+    country = np.stack(ops)[best, np.arange(len(best))]
+    country[n_named == 0] = None
+    agree = np.where(n_named < 2, None, votes.max(axis=0) == n_named)
+    return country, agree.tolist()
 
 
 def country_registry(hi, lo) -> np.ndarray:
