@@ -183,7 +183,7 @@ def test_every_vector_of_a_multi_vector_attack_gets_its_rule(tmp_path):
     assert [(r["proto"], r["ports"]) for r in p["ports"]] == [("udp", [53])]
     assert {r["vector"] for r in p["limits"]} == {"syn-flood"}
     # Every bot the analysis saw flooding is blocked (not only the top 20), and no reflector is.
-    listed = {ipaddress.ip_address(x) for a in attacks for x in a.get("web_sources", [])}
+    listed = {ipaddress.ip_address(x) for a in attacks for x in a.get("block_sources", [])}
     assert len(listed) > 20 and listed <= {ipaddress.ip_address(b) for b in bots}
     assert all(any(ip in n for n in p["sources"]) for ip in listed)
     reflectors = {ipaddress.ip_address(x) for x in
@@ -193,5 +193,28 @@ def test_every_vector_of_a_multi_vector_attack_gets_its_rule(tmp_path):
     assert text.count('udp sport 53 drop') == 1
     f = tmp_path / "multi.nft"
     f.write_text(text)
+    r = subprocess.run(["nft", "-c", "-f", str(f)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_direct_flood_from_real_addresses_blocks_every_source(tmp_path):
+    """A UDP flood from 300 unforged bots (each sends many packets with its own TTL) lists all
+    300 in block_sources (not only the 20 top sources) and the rules block them, aggregated into
+    /24s where many share one; the spoofed SYN flood in the same attack adds none of its forged
+    sources."""
+    bots = [f"45.{60 + i // 250}.{(i % 250) // 10}.{i % 10 + 1}" for i in range(300)]
+    table = generate([Phase("udp-flood", duration=20, rate=20_000, target=TARGET, sources=bots),
+                      Phase("syn-flood", start=5, duration=10, rate=8000, target=TARGET)], seed=7)
+    (attack,) = analyze(table, "packets")["attacks"]
+    assert {v["vector"] for v in attack["vectors"]} == {"udp-flood", "syn-flood"}
+    assert len(attack["top_sources"]) <= 20
+    # all 300 bots, and none of the SYN flood's thousands of forged sources
+    assert sorted(attack["block_sources"], key=ipaddress.ip_address) == sorted(bots, key=ipaddress.ip_address)
+    attacks = [attack]
+    p = plan({"attacks": attacks}, [])
+    assert all(any(ipaddress.ip_address(b) in n for n in p["sources"]) for b in bots)
+    assert len(p["sources"]) < 300  # aggregated: bots share /24s
+    f = tmp_path / "udp.nft"
+    f.write_text(render({"attacks": attacks}, "nftables", []))
     r = subprocess.run(["nft", "-c", "-f", str(f)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

@@ -31,8 +31,10 @@ from surgescope.attack.detect import (
 from surgescope.attack.sources import SpaceSaving, top_sources
 from surgescope.incident import iso
 
-MAX_WEB_SOURCES = 100_000
-"""Cap on ``attacks[].web_sources`` (about 1.5 MB of report.json at the cap)."""
+MAX_BLOCK_SOURCES = 100_000
+"""Cap on ``attacks[].block_sources`` (about 1.5 MB of report.json at the cap)."""
+
+
 
 __all__ = ["SpaceSaving", "StaticThresholds", "Thresholds", "Tracker", "analyze", "top_sources"]
 
@@ -183,17 +185,19 @@ def _attack(r: pl.DataFrame, a: dict, table_name: str, weight: str, ws: float, t
     main = per_vec["vector"][0]
     if by_pkts["vector"][0] in ("http-flood", "slow-http") and by_pkts["packets"][0] >= 0.5 * total:
         main = by_pkts["vector"][0]
+    forged = _forged(r, table_name)
     vectors = [
         {"vector": v["vector"], "share": round(v["packets"] / max(total, 1), 6),
          "byte_share": round(v["bytes"] / max(total_bytes, 1), 6), "packets": int(v["packets"]),
-         "bytes": int(v["bytes"]), "sources": int(v["sources"]), "start": iso(v["start"]), "end": iso(v["end"])}
+         "bytes": int(v["bytes"]), "sources": int(v["sources"]), "start": iso(v["start"]), "end": iso(v["end"]),
+         **({"spoofed": bool(forged[v["vector"]])} if v["vector"] in forged else {})}
         for v in per_vec.iter_rows(named=True)
     ]
     vectors.sort(key=lambda v: (v["vector"] != main, -v["share"]))
     peaks = r.group_by("win").agg(pl.col(weight).sum().alias("p"), pl.col("size").sum().alias("b"),
                                   pl.col("req").sum().alias("q"))
     start, end = r["ts"].min(), r["ts"].max()
-    notes = _notes(r, main, table_name, start, end, first_ts, ws)
+    notes = _notes(r, main, table_name, start, end, first_ts, ws) + forged.get(main, [])
     attack = {
         "start": iso(start),
         "end": iso(end),
@@ -213,11 +217,9 @@ def _attack(r: pl.DataFrame, a: dict, table_name: str, weight: str, ws: float, t
         "table": table_name,
         "window_s": ws,
     }
-    web = r.filter(pl.col("vector").is_in(["http-flood", "slow-http"]))["src_ip"].drop_nulls().unique().sort()
-    if web.len():
-        # Every HTTP-flood source, not only the top ones: they completed connections (not
-        # forged), so blocking them all is what mitigation needs for a botnet of thousands.
-        attack["web_sources"] = web.head(MAX_WEB_SOURCES).to_list()
+    block = _block_sources(r, forged)
+    if block:
+        attack["block_sources"] = block
     if table_name == "flows":
         attack["flows"] = int(r.height)
     if main.endswith("-amplification"):
@@ -230,6 +232,41 @@ def _attack(r: pl.DataFrame, a: dict, table_name: str, weight: str, ws: float, t
         attack["reflected_service"] = {"service": "tcp-synack", "proto": "tcp",
                                        "ports": [int(p) for p in ports["src_port"].head(5).drop_nulls()]}
     return attack
+
+
+DIRECT_FLOODS = ("syn-flood", "ack-flood", "rst-flood", "udp-flood", "icmp-flood", "ip-fragment")
+"""Vectors whose packets a tool can send from forged addresses (judged by :func:`_forged`)."""
+
+
+def _forged(r: pl.DataFrame, table_name: str) -> dict[str, list[str]]:
+    """For each direct flood vector of an attack's packets or flows: why its sources look
+    forged (empty: they look like real machines).
+
+    Forged floods draw a new source per packet (most sources send one) and tools randomise the
+    TTL; a botnet's real machines each send many packets with their own few TTLs."""
+    if table_name == "requests":
+        return {}
+    out = {}
+    for (vector,), rv in r.filter(pl.col("vector").is_in(DIRECT_FLOODS)).group_by("vector"):
+        why = []
+        per_src = rv.group_by("src_key").len()
+        single = int((per_src["len"] == 1).sum())
+        if per_src.height >= 100 and single >= 0.8 * per_src.height:
+            why.append(f"{single} of {per_src.height} sources sent a single packet: source addresses are likely spoofed")
+        ttl = rv["ttl"].drop_nulls() if "ttl" in rv.columns else pl.Series([], dtype=pl.UInt8)
+        if ttl.n_unique() > 64:
+            why.append(f"{ttl.n_unique()} distinct TTLs: random TTLs, typical of spoofing tools")
+        out[str(vector)] = why
+    return out
+
+
+def _block_sources(r: pl.DataFrame, forged: dict[str, list[str]]) -> list[str]:
+    """Every source worth blocking, sorted: those of HTTP floods (they completed connections)
+    and of direct floods whose sources do not look forged (a botnet's UDP or ACK flood from
+    real addresses); never reflectors nor forged addresses. Capped at MAX_BLOCK_SOURCES."""
+    keep = ["http-flood", "slow-http", *(v for v, why in forged.items() if not why)]
+    srcs = r.filter(pl.col("vector").is_in(keep))["src_ip"].drop_nulls().unique().sort()
+    return srcs.head(MAX_BLOCK_SOURCES).to_list()
 
 
 def _target_ports(r: pl.DataFrame, weight: str) -> list[dict]:
@@ -256,15 +293,6 @@ def _notes(r: pl.DataFrame, main: str, table_name: str, start, end, first_ts, ws
             nonfirst = int((r["frag_offset"].fill_null(0) > 0).sum())
             notes.append(f"IP fragments present: {frags} packets ({frags / r.height:.0%}) are fragments, "
                          f"{nonfirst} of them non-first fragments attributed by IP id")
-        if main in ("syn-flood", "ack-flood", "rst-flood", "udp-flood", "icmp-flood"):
-            per_src = r.group_by("src_key").len()
-            single = int((per_src["len"] == 1).sum())
-            if per_src.height >= 100 and single >= 0.8 * per_src.height:
-                notes.append(f"{single} of {per_src.height} sources sent a single packet: source addresses "
-                             "are likely spoofed")
-            ttl = r["ttl"].drop_nulls()
-            if len(ttl) and ttl.n_unique() > 64:
-                notes.append(f"{ttl.n_unique()} distinct TTLs: random TTLs, typical of spoofing tools")
         if main.endswith("-amplification") or main == "tcp-reflection":
             notes.append("sources are reflectors (abused servers), not the attacker's machines")
     if table_name == "flows":

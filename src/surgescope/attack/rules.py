@@ -8,8 +8,10 @@ What gets blocked, per attack of ``report["attacks"]``:
   others. For TCP reflection, SYN-ACKs from those ports that conntrack does not know.
 - Floods with spoofed sources (the report notes spoofing): blocking source addresses is
   useless; nftables gets a per-target rate limit for the flood's packets instead.
-- Everything else (HTTP floods, botnets): the attacking sources (the report's ``top_sources``),
-  aggregated into a /24 (IPv4) or /64 (IPv6) where at least ``aggregate_min`` sources share one.
+- Everything else (HTTP floods, botnets): the attacking sources (the report's
+  ``block_sources``: every source of the attack's HTTP floods and of its direct floods from
+  unforged addresses; ``top_sources`` for reports without it), aggregated into a /24 (IPv4) or
+  /64 (IPv6) where at least ``aggregate_min`` sources share one.
 
 The allowlist (CIDRs never blocked: your monitoring, CDNs, speed-test servers) always wins:
 an allowlisted address is never blocked, and a prefix that overlaps an allowlisted network is
@@ -30,12 +32,12 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from surgescope.attack import reflection
+from surgescope.attack import DIRECT_FLOODS, reflection
 
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 _VECTOR = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,24}$")
-SPOOFABLE = ("syn-flood", "ack-flood", "rst-flood", "udp-flood", "icmp-flood", "ip-fragment")
+SPOOFABLE = DIRECT_FLOODS
 
 
 def read_allowlist(path: str | Path) -> list[str]:
@@ -148,7 +150,11 @@ def plan(report: dict, allowlist: list[str], aggregate_min: int = 4) -> dict:
                         continue
                     ports.append({"target": target, "proto": "udp", "ports": pp, "vector": vector})
                 continue
-            if vector in SPOOFABLE and spoofed:
+            # The analysis judges each direct flood's sources (vectors[].spoofed); reports
+            # without that judgement fall back on the attack's notes and attribution.
+            judged = {v.get("vector"): v.get("spoofed") for v in a.get("vectors") or [] if isinstance(v, dict)}
+            forged = spoofed if judged.get(vector) is None else bool(judged[vector])
+            if vector in SPOOFABLE and forged:
                 if target is not None:
                     # One destination port that takes (nearly) all of it narrows the limit to it.
                     tp = [p for p in a.get("target_ports") or [] if isinstance(p, dict)]
@@ -161,9 +167,11 @@ def plan(report: dict, allowlist: list[str], aggregate_min: int = 4) -> dict:
             block_sources = True
         if not block_sources:
             continue
-        # All HTTP-flood sources when the analysis listed them (they completed connections, and
-        # reflectors or forged addresses of other vectors are not among them), else the top ones.
-        listed = a.get("web_sources") or [s.get("ip") if isinstance(s, dict) else s for s in a.get("top_sources") or []]
+        # Every source the analysis listed as worth blocking (HTTP-flood sources and direct
+        # floods from real addresses; never reflectors or forged addresses), else the top ones.
+        # ``web_sources`` is what reports of an earlier version call that list.
+        listed = (a.get("block_sources") or a.get("web_sources")
+                  or [s.get("ip") if isinstance(s, dict) else s for s in a.get("top_sources") or []])
         for s in listed:
             ip = _addr(s)
             if ip is None:
