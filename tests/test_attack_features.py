@@ -151,3 +151,42 @@ def test_space_saving_bound(batched):
     for ip, c in truth.items():
         if c > n / k:
             assert ip in est  # every item above the bound is kept
+
+
+def _tables(kind: str, datasets) -> tuple[pa.Table, str]:
+    from surgescope.sources import open_input
+
+    if kind == "packets":
+        return generate([Phase("normal", duration=3, rate=300), Phase("http-flood", start=1, duration=2, rate=800),
+                         Phase("ack-flood", start=1, duration=2, rate=1500)], seed=3), "packets"
+    path = {"flows": "flows/cicids2017-improved/DDoS_5000.csv", "requests": "logs/elastic-apache/apache_logs"}[kind]
+    inp = open_input(datasets / path)
+    return inp.read_all(), inp.table
+
+
+def _same(a: features.Windows, b: features.Windows) -> bool:
+    """The same three tables, row order aside."""
+    return all(x.sort(pl.all()).equals(y.sort(pl.all()))
+               for x, y in zip((a.by_class, a.by_dst, a.by_client), (b.by_class, b.by_dst, b.by_client), strict=True))
+
+
+@pytest.mark.parametrize("kind", ["packets", "flows", "requests"])
+def test_fast_columns_and_keyed_windows(kind, datasets):
+    """The streaming replay's two uses of the window tables give the batch definitions'
+    values: classified records cut to ``FAST_COLUMNS`` (detail=False reads nothing else), and
+    several prefixes of the records in one pass, keyed by ``by`` (each the tables of its own)."""
+    table, name = _tables(kind, datasets)
+    cl = features.classify(table, name).collect()
+    fast = cl.select(c for c in cl.columns if c in features.FAST_COLUMNS)
+    assert fast.width < cl.width
+    full = features.window_tables(cl, 1.0, name, detail=False, client_ips=False)
+    assert _same(features.window_tables(fast, 1.0, name, detail=False, client_ips=False), full)
+    cuts = [cl.height // 3, cl.height]
+    keyed = features.window_tables(
+        pl.concat([fast.head(n).with_columns(pl.lit(p, pl.UInt32).alias("_p")) for p, n in enumerate(cuts)]),
+        1.0, name, detail=False, client_ips=False, by=("_p",))
+    for p, n in enumerate(cuts):
+        alone = features.window_tables(fast.head(n), 1.0, name, detail=False, client_ips=False)
+        mine = features.Windows(*(t.filter(pl.col("_p") == p).drop("_p") for t in (keyed.by_class, keyed.by_dst, keyed.by_client)),
+                                name, 1.0)
+        assert _same(mine, alone)

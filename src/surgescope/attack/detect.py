@@ -30,6 +30,7 @@ them is under attack whatever the traffic's shape, with the window's dominant cl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
@@ -174,27 +175,31 @@ def heavy_expr(table: str, th: Thresholds) -> pl.Expr:
     )
 
 
-def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None, span_s: float | None = None) -> pl.DataFrame:
+def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None, span_s: float | pl.Expr | None = None,
+               by: Sequence[str] = ()) -> pl.DataFrame:
     """Rows (win, dst_key, dst_ip, vector, rate, records, candidate) for every window,
     destination and class seen, plus ``http-flood`` / ``slow-http`` rows from heavy clients.
 
     Rates are records per ``span_s`` (the window length; the streaming detector passes the
-    time elapsed in a window still filling)."""
-    ws = span_s or w.window_s
+    time elapsed in a window still filling). ``by``: the extra key columns of the window
+    tables (:func:`~surgescope.attack.features.window_tables`), kept after ``win``; then
+    ``span_s`` may be an expression over them (one span per evaluation)."""
+    ws = span_s if isinstance(span_s, pl.Expr) else (span_s or w.window_s)
+    win = ["win", *by]
     rate = pl.col("records") / ws
     cls = pl.col("cls")
     # Lazy throughout, one collect at the end: the streaming path calls this every 0.1 s.
     d = w.by_dst.lazy().select(
-        "win", "dst_key", pl.col("tcp").alias("d_tcp"), pl.col("syn").alias("d_syn"),
+        *win, "dst_key", pl.col("tcp").alias("d_tcp"), pl.col("syn").alias("d_syn"),
         "syn_sent", "tcp_sent", "lone_acks", pl.col("records").alias("d_records"), pl.col("bytes").alias("d_bytes"),
     )
     # SYNs from sources that sent nothing but SYNs in the window (spoofed or SYN-only hosts).
     syn_only = (
         w.by_client.lazy().filter((pl.col("syn") > 0) & (pl.col("syn") == pl.col("records")))
-        .group_by("win", "dst_key").agg(pl.col("syn").sum().alias("syn_only"))
+        .group_by(*win, "dst_key").agg(pl.col("syn").sum().alias("syn_only"))
     )
-    d = d.join(syn_only, on=["win", "dst_key"], how="left").with_columns(pl.col("syn_only").fill_null(0))
-    x = w.by_class.lazy().join(d, on=["win", "dst_key"], how="left")
+    d = d.join(syn_only, on=[*win, "dst_key"], how="left").with_columns(pl.col("syn_only").fill_null(0))
+    x = w.by_class.lazy().join(d, on=[*win, "dst_key"], how="left")
     cand = (
         (cls.str.ends_with("-amplification") & (rate >= th.amp_rate) & (pl.col("sources") >= th.amp_sources))
         | ((cls == "tcp-reflection") & (rate >= th.synack_rate) & (pl.col("sources") >= th.synack_sources)
@@ -219,10 +224,10 @@ def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None, sp
         over = (pl.col("d_bytes") * 8 / ws / 1e6 >= s.mbps) | (
             (dst_rate >= s.flows) if w.table == "flows" else (dst_rate >= s.pps)
         )
-        dominant = pl.col("records") == pl.col("records").max().over("win", "dst_key")
+        dominant = pl.col("records") == pl.col("records").max().over(*win, "dst_key")
         cand = cand | (over & dominant & (cls != "other"))
     rows = x.select(
-        "win", "dst_key", "dst_ip",
+        *win, "dst_key", "dst_ip",
         pl.when(cls == "web").then(pl.lit("http-flood")).otherwise(cls).alias("vector"),
         rate.cast(pl.Float64).alias("rate"), pl.col("records").cast(pl.Int64),
         cand.fill_null(False).alias("candidate"),
@@ -232,11 +237,11 @@ def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None, sp
         heavy = heavy_clients(w, th)
     hc = (
         w.by_client.lazy()
-        .join(heavy.lazy().select("win", "dst_key", "src_key", "heavy", "slow"), on=["win", "dst_key", "src_key"], how="left")
+        .join(heavy.lazy().select(*win, "dst_key", "src_key", "heavy", "slow"), on=[*win, "dst_key", "src_key"], how="left")
         .filter(pl.col("heavy").fill_null(False))
         .with_columns(pl.when(pl.col("slow").fill_null(False)).then(pl.lit("slow-http")).otherwise(pl.lit("http-flood"))
                       .alias("vector"))
-        .group_by("win", "dst_key", "vector")
+        .group_by(*win, "dst_key", "vector")
         .agg(
             (pl.col("conns").sum() if w.table == "flows" else pl.col("requests").sum()).alias("heavy_req"),
             pl.col("web").sum().alias("heavy_web"),
@@ -244,11 +249,11 @@ def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None, sp
     )
     floor = pl.when(pl.col("vector") == "slow-http").then(pl.lit(th.slow_http_rate)).otherwise(
         pl.lit(th.http_flow_rate if w.table == "flows" else th.http_rate))
-    names = w.by_dst.lazy().select("win", "dst_key", "dst_ip")
+    names = w.by_dst.lazy().select(*win, "dst_key", "dst_ip")
     web = (
-        hc.join(names, on=["win", "dst_key"], how="inner")
+        hc.join(names, on=[*win, "dst_key"], how="inner")
         .select(
-            "win", "dst_key", "dst_ip", "vector",
+            *win, "dst_key", "dst_ip", "vector",
             (pl.col("heavy_req") / ws).cast(pl.Float64).alias("rate"),
             pl.col("heavy_web").cast(pl.Int64).alias("records"),
             (pl.col("heavy_req") / ws >= floor).alias("candidate"),
@@ -258,9 +263,9 @@ def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None, sp
     rows = rows.filter((pl.col("vector") != "http-flood") | pl.col("candidate"))
     return (
         pl.concat([rows, web], how="vertical")
-        .group_by("win", "dst_key", "vector", maintain_order=True)
+        .group_by(*win, "dst_key", "vector", maintain_order=True)
         .agg(pl.col("dst_ip").first(), pl.col("rate").max(), pl.col("records").max(), pl.col("candidate").any())
-        .sort("win", "dst_key", "vector").collect()
+        .sort(*win, "dst_key", "vector").collect()
     )
 
 

@@ -172,21 +172,24 @@ def _extra(table: str, cols: Sequence[str] = ("path", "user_agent")) -> list[pl.
 
 
 def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, detail: bool = True,
-                  client_ips: bool = True) -> Windows:
+                  client_ips: bool = True, by: Sequence[str] = ()) -> Windows:
     """The three window tables of an already classified frame (see :func:`classify`).
 
     ``detail=False`` computes only the columns the detector reads (the streaming replay's
     fast path); the detector's inputs are the same expressions either way. ``client_ips=False``
     leaves the address text out of ``by_client`` (the batch analysis reads the keys only; the
-    text of a million client windows was two thirds of that table's cost).
+    text of a million client windows was two thirds of that table's cost). ``by``: more key
+    columns that split each window into separate tables, carried after ``win`` in all three
+    (the streaming replay computes several evaluations of a filling window in one pass).
     """
     lf = lf.lazy().with_columns(window_col(window_s))
+    win = ["win", *by]
     extra_dst = _extra(table, lf.collect_schema().names()) if detail else []
     # A connection key: source address and port (wrapping multiply spreads the port bits).
     conn_key = pl.col("src_key") ^ (pl.col("src_port").fill_null(0).cast(pl.UInt64) * 0x9E3779B97F4A7C15)
     conn = conn_key.n_unique()
     by_class = (
-        lf.group_by("win", "dst_key", "cls")
+        lf.group_by(*win, "dst_key", "cls")
         .agg(
             pl.col("dst_ip").first(),
             pl.col("n").sum().alias("records"),
@@ -212,11 +215,11 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
     # Pure ACKs that are the only packet of their connection in the window: what spoofed ACK
     # floods are made of, and what live connections (several ACKs, data, FIN) rarely show.
     lone_acks = (
-        lf.filter(pl.col("proto") == 6).group_by("win", "dst_key", conn_key.alias("conn"))
+        lf.filter(pl.col("proto") == 6).group_by(*win, "dst_key", conn_key.alias("conn"))
         .agg(pl.len().alias("k"), (pl.col("cls") == "ack-flood").all().alias("ack"))
-        .group_by("win", "dst_key").agg(((pl.col("k") == 1) & pl.col("ack")).sum().alias("lone_acks"))
+        .group_by(*win, "dst_key").agg(((pl.col("k") == 1) & pl.col("ack")).sum().alias("lone_acks"))
     )
-    by_dst = lf.group_by("win", "dst_key").agg(
+    by_dst = lf.group_by(*win, "dst_key").agg(
         pl.col("dst_ip").first(),
         pl.col("n").sum().alias("records"),
         pl.col("size").sum().alias("bytes"),
@@ -230,13 +233,13 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
     )
     if detail:
         # Sources seen for the first time (in this input) in each window.
-        first_seen = lf.group_by("dst_key", "src_key").agg(pl.col("win").min().alias("win"))
-        new_sources = first_seen.group_by("win", "dst_key").agg(pl.len().alias("new_sources"))
-        by_dst = by_dst.join(new_sources, on=["win", "dst_key"], how="left").with_columns(
+        first_seen = lf.group_by(*by, "dst_key", "src_key").agg(pl.col("win").min().alias("win"))
+        new_sources = first_seen.group_by(*win, "dst_key").agg(pl.len().alias("new_sources"))
+        by_dst = by_dst.join(new_sources, on=[*win, "dst_key"], how="left").with_columns(
             pl.col("new_sources").fill_null(0))
     # What each host sent: its own SYNs make incoming SYN-ACKs answers, not reflection.
     sent = (
-        lf.group_by("win", "src_key")
+        lf.group_by(*win, "src_key")
         .agg(
             pl.col("f_syn").sum().alias("syn_sent"),
             is_tcp.sum().alias("tcp_sent"),
@@ -250,11 +253,11 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
         zero = pl.lit(0, pl.UInt32)
         by_dst = by_dst.with_columns(zero.alias("syn_sent"), zero.alias("tcp_sent"), zero.alias("lone_acks"))
     else:
-        by_dst = by_dst.join(sent, on=["win", "dst_key"], how="left").join(lone_acks, on=["win", "dst_key"], how="left").with_columns(
+        by_dst = by_dst.join(sent, on=[*win, "dst_key"], how="left").join(lone_acks, on=[*win, "dst_key"], how="left").with_columns(
             pl.col("syn_sent", "tcp_sent", "lone_acks").fill_null(0)
         )
     by_client = (
-        lf.group_by("win", "dst_key", "src_key")
+        lf.group_by(*win, "dst_key", "src_key")
         .agg(
             *([pl.col("src_ip").first()] if client_ips else []),
             pl.col("n").sum().alias("records"),
@@ -274,16 +277,24 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
     if not detail:
         by_class, by_dst, by_client = pl.collect_all([by_class, by_dst, by_client])
         return Windows(by_class, by_dst, by_client, table, window_s)
-    ports = lf.group_by("win", "dst_key", "dst_port").agg(pl.len().alias("k")).group_by("win", "dst_key").agg(
+    ports = lf.group_by(*win, "dst_key", "dst_port").agg(pl.len().alias("k")).group_by(*win, "dst_key").agg(
         pl.col("k").max().alias("top_port"))
     by_class, by_dst, by_client, ports = pl.collect_all([by_class, by_dst, by_client, ports])
     # Concentration: share of the window's records from the top source, to the top port.
-    top = by_client.group_by("win", "dst_key").agg(pl.col("records").max().alias("top_src"))
-    by_dst = by_dst.join(top, on=["win", "dst_key"], how="left").join(ports, on=["win", "dst_key"], how="left").with_columns(
+    top = by_client.group_by(*win, "dst_key").agg(pl.col("records").max().alias("top_src"))
+    by_dst = by_dst.join(top, on=[*win, "dst_key"], how="left").join(ports, on=[*win, "dst_key"], how="left").with_columns(
         (pl.col("top_src") / pl.col("records")).alias("top_source_share"),
         (pl.col("top_port") / pl.col("records")).alias("top_dst_port_share"),
     ).drop("top_src", "top_port")
     return Windows(by_class.sort("win"), by_dst.sort("win"), by_client.sort("win"), table, window_s)
+
+
+FAST_COLUMNS = ("ts", "dst_ip", "src_key", "dst_key", "cls", "n", "size", "src_port", "dst_port", "proto", "f_syn",
+                "req", "conn", "web", "payload_len", "pkts", "asset")
+"""The classified columns :func:`window_tables` reads with ``detail=False`` (of the last
+three, those of the table at hand: ``payload_len`` packets, ``pkts`` flows, ``asset`` logs).
+The streaming replay keeps only these (and the source text): classification then skips
+the rest (projection pushdown) and every later copy is narrower."""
 
 
 def packet_windows(table: pa.Table | pl.DataFrame, window_s: float = 1.0) -> Windows:

@@ -37,8 +37,10 @@ fast as possible (``speed=0``), and yields alerts as they fire::
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -58,6 +60,9 @@ from surgescope.attack.detect import (
 )
 from surgescope.attack.sources import SpaceSaving
 from surgescope.incident import iso
+from surgescope.sources import open_input
+
+_KEEP = {*features.FAST_COLUMNS, "src_ip", "_row"}  # _row: feed_batch's slice of each record
 
 
 class StreamDetector:
@@ -91,15 +96,21 @@ class StreamDetector:
         # sums ``past`` are computed from it only when a filling window is evaluated.
         self._hist_src: tuple[pl.DataFrame, datetime, datetime] | None = None
 
-    def _heavy_partial(self, w: features.Windows) -> pl.DataFrame:
-        """Heavy clients of the filling window: its counts plus the closed windows' sums."""
-        cur = w.by_client.select(*CLIENT_COLS)
+    def _past_now(self) -> pl.DataFrame | None:
+        """The closed windows' per-client sums within the horizon (computed on first use)."""
         if self._hist_src is not None:
             hist, edge, last = self._hist_src
             self.past = _past_sums(hist.filter((pl.col("win") > edge) & (pl.col("win") <= last)))
             self._hist_src = None
-        if self.past is not None and self.past.height:
-            cur = cur.join(self.past, on=["dst_key", "src_key"], how="left")
+        return self.past
+
+    def _heavy_rows(self, cur: pl.DataFrame, past: pl.DataFrame | None, by: tuple[str, ...] = ()) -> pl.DataFrame:
+        """``cur`` (per-client window counts) with the horizon sums of ``past`` added, and the
+        heavy and slow flags. ``by``: key columns of ``past`` besides the client's (several
+        evaluations at once: their ``_past`` id) and of ``cur`` (``_p``), kept in the output."""
+        keep = [c for c in ("_p",) if c in by]
+        if past is not None and past.height:
+            cur = cur.join(past, on=[*(c for c in by if c != "_p"), "dst_key", "src_key"], how="left")
             req_h = pl.col("requests") + pl.col("p_req").fill_null(0)
             conn_h = pl.col("conns") + pl.col("p_conn").fill_null(0)
             assets_h = pl.col("assets") + pl.col("p_assets").fill_null(0)
@@ -107,19 +118,18 @@ class StreamDetector:
         else:
             req_h, conn_h = pl.col("requests"), pl.col("conns")
             assets_h, bytes_h = pl.col("assets"), pl.col("req_bytes")
-        return cur.select("win", "dst_key", "src_key", req_h.alias("req_h"), conn_h.alias("conn_h"),
+        return cur.select("win", *keep, "dst_key", "src_key", req_h.alias("req_h"), conn_h.alias("conn_h"),
                           assets_h.alias("assets_h"), bytes_h.alias("req_bytes_h")).with_columns(
             heavy_expr(self.table, self.th).alias("heavy")).with_columns(slow_expr(self.table, self.th).alias("slow"))
 
     def _partial(self, elapsed: float) -> list[dict]:
+        return self.tracker.step(self.win, self._partial_rows(elapsed), record=False, partial=True)
+
+    def _partial_rows(self, elapsed: float) -> list[dict]:
+        """The filling window's candidate rows (all a partial tracker step can act on)."""
         cl = self.current[0] if len(self.current) == 1 else pl.concat(self.current, how="vertical_relaxed")
-        w = features.window_tables(cl, self.ws, self.table, detail=False, client_ips=False)
-        # A window still filling: rates over the time elapsed in it so far.
-        span = max(min(elapsed, self.ws), self.min_partial)
-        cands = candidates(w, self.th, self._heavy_partial(w), span_s=span)
-        # Only candidate rows can act in a partial step (it updates no baseline).
-        cands = cands.filter((pl.col("win") == self.win) & pl.col("candidate"))
-        return self.tracker.step(self.win, cands.to_dicts(), record=False, partial=True)
+        assert self.win is not None
+        return _evaluate(self, [(self.win, cl, elapsed, 0)], [self._past_now()])[0]
 
     def _close_many(self, cl: pl.DataFrame) -> list[dict]:
         """Evaluate complete windows (one or many) with the batch definitions, in time order."""
@@ -141,8 +151,11 @@ class StreamDetector:
         return events
 
     def classify(self, df: pl.DataFrame) -> pl.DataFrame:
-        """Records -> classified records with their window (the batch definitions)."""
-        return features.classify(df, self.table).with_columns(features.window_col(self.ws)).collect()
+        """Records -> classified records with their window (the batch definitions), only the
+        columns the detector reads (the source text too, for the heavy hitters)."""
+        lf = features.classify(df, self.table)
+        keep = [c for c in lf.collect_schema().names() if c in _KEEP]
+        return lf.select(keep).with_columns(features.window_col(self.ws)).collect()
 
     def feed(self, df: pl.DataFrame, early: bool = True) -> list[dict]:
         """Records (canonical table, time-ordered, may span windows) -> events fired.
@@ -153,7 +166,8 @@ class StreamDetector:
         self.records += df.height
         return self._feed_classified(self.classify(df), early)
 
-    def _feed_classified(self, cl: pl.DataFrame, early: bool = True, closed: _Call | None = None) -> list[dict]:
+    def _feed_classified(self, cl: pl.DataFrame, early: bool = True, closed: _Call | None = None,
+                         pre: _Partials | None = None, i: int = -1) -> list[dict]:
         if cl.height == 0:  # only frames without an IP layer
             return []
         # The latest window and time, not the last row's: classification puts later fragments
@@ -174,17 +188,25 @@ class StreamDetector:
         self.current.append(cl)
         self.cur_n += cl.height
         self.last_ts = cl["ts"].max()
-        # Evaluate the filling window every eval_every_s of traffic time; once it is large,
-        # only when its record count has doubled, so the re-aggregation stays at most twice
-        # the window's own cost.
-        due = self.last_eval is None or (self.last_ts - self.last_eval).total_seconds() >= self.eval_every
-        cheap = self.cur_n <= self.small_window or self.cur_n >= 2 * self.eval_n
-        elapsed = (self.last_ts - self.win).total_seconds()
+        due, cheap, elapsed = self._due(self.last_ts, self.last_eval, self.cur_n, self.eval_n, self.win)
         if early and self.eval_every > 0 and due and cheap and (elapsed >= self.min_partial or self.tracker.open):
             self.last_eval = self.last_ts
             self.eval_n = self.cur_n
-            events += self._partial(elapsed)
+            rows = pre.rows(i, self.win, self.cur_n) if pre is not None else None
+            if rows is None:
+                events += self._partial(elapsed)
+            else:  # computed ahead with the batch's other evaluations (same rows)
+                events += self.tracker.step(self.win, rows, record=False, partial=True)
         return events
+
+    def _due(self, last_ts: datetime, last_eval: datetime | None, cur_n: int, eval_n: int,
+             win: datetime) -> tuple[bool, bool, float]:
+        """(due, cheap, elapsed): evaluate the filling window every eval_every_s of traffic
+        time; once it is large, only when its record count has doubled, so the
+        re-aggregation stays at most twice the window's own cost."""
+        due = last_eval is None or (last_ts - last_eval).total_seconds() >= self.eval_every
+        cheap = cur_n <= self.small_window or cur_n >= 2 * eval_n
+        return due, cheap, (last_ts - win).total_seconds()
 
     def feed_batch(self, df: pl.DataFrame, ends: np.ndarray, early: bool = True) -> Iterator[tuple[int, list[dict]]]:
         """The same as :meth:`feed` on each slice ``df[ends[i-1]:ends[i]]`` in turn (yields
@@ -203,19 +225,38 @@ class StreamDetector:
         offs = np.searchsorted(cl["_slice"].to_numpy(), np.arange(len(ends) + 1), side="left")
         cl = cl.drop("_slice")
         parts = [(i, cl.slice(int(offs[i]), int(offs[i + 1] - offs[i]))) for i in range(len(ends)) if offs[i + 1] > offs[i]]
-        # Pass 1: the windows each slice closes, as feed() would find them.
+        # Pass 1: the windows each slice closes, as feed() would find them, and the filling
+        # window's evaluations it would make (guessing that the tracker's open attacks stay as
+        # they are: where the guess is wrong, pass 2 evaluates on its own).
         win, current, dones = self.win, list(self.current), {}
+        cur_n, eval_n, last_eval = self.cur_n, self.eval_n, self.last_eval
+        guess_open = bool(self.tracker.open)
+        epochs: list[list[pl.DataFrame]] = [current]
+        evals: dict[int, tuple] = {}
+        last_close: int | None = None
         for i, part in parts:
             last_win = part["win"].max()
             if win is None or last_win != win:
                 dones[i] = [*current, part.filter(pl.col("win") < last_win)]
-                current, win = [part.filter(pl.col("win") == last_win)], last_win
+                part = part.filter(pl.col("win") == last_win)
+                current, win = [part], last_win
+                epochs.append(current)
+                cur_n, eval_n, last_eval = 0, 0, None
+                if any(f.height for f in dones[i]):  # a close that changes the client history
+                    last_close = i
             else:
                 current.append(part)
+            cur_n += part.height
+            last_ts = part["ts"].max()
+            due, cheap, elapsed = self._due(last_ts, last_eval, cur_n, eval_n, win)
+            if early and self.eval_every > 0 and due and cheap and (elapsed >= self.min_partial or guess_open):
+                last_eval, eval_n = last_ts, cur_n
+                evals[i] = (win, len(epochs) - 1, cur_n, elapsed, last_close)
         closes = _Closes.build(self, dones)
+        pre = _Partials.build(self, evals, epochs, closes) if evals and (closes or not dones) else None
         # Pass 2: the same steps as feed(), with the closed windows' results precomputed.
         for i, part in parts:
-            events = self._feed_classified(part, early, closed=closes.get(i) if closes else None)
+            events = self._feed_classified(part, early, closed=closes.get(i) if closes else None, pre=pre, i=i)
             if events:
                 yield i, events
         if closes:
@@ -340,6 +381,80 @@ class _Closes:
             det.history = self.hist.filter((pl.col("win") > edge) & (pl.col("win") <= self.last))
 
 
+class _Partials:
+    """Evaluations of filling windows at several slices of one batch, computed in one pass
+    of the batch definitions: each evaluation's records (the window so far) are one more key
+    (``_p``) of the window tables, with its own span and its own horizon sums (the closed
+    windows' per-client counts as they stand then). Each evaluation's candidate rows are what
+    ``_partial`` returns at that slice; the fixed cost of a Polars pass (~20 ms, most of the
+    early-alert mode's time on sparse traffic) is paid once per batch, not per evaluation."""
+
+    def __init__(self, evals: dict[int, tuple], rows: dict[int, list[dict]]):
+        self.evals, self._rows = evals, rows
+
+    def rows(self, i: int, win: datetime, n: int) -> list[dict] | None:
+        """The candidate rows of the evaluation at slice ``i``, if it was computed for the
+        same window and records (None: evaluate on the spot)."""
+        e = self.evals.get(i)
+        if e is None or e[0] != win or e[2] != n:
+            return None
+        return self._rows.get(i, [])
+
+    @staticmethod
+    def build(det: StreamDetector, evals: dict[int, tuple], epochs: list[list[pl.DataFrame]],
+              closes: _Closes | None) -> _Partials:
+        items: list[tuple[datetime, pl.DataFrame, float, int]] = []
+        pasts: list[pl.DataFrame | None] = []
+        epoch_frames: dict[int, pl.DataFrame] = {}
+        past_ids: dict[int | None, int] = {}
+        for win, e, n, elapsed, last_close in evals.values():
+            if e not in epoch_frames:
+                parts = epochs[e]
+                epoch_frames[e] = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed")
+            # The horizon sums as they stand at this slice: after the batch's last close
+            # before it, or those from before the batch.
+            call = closes.get(last_close) if closes is not None and last_close is not None else None
+            key = last_close if call is not None else None
+            if key not in past_ids:
+                past_ids[key] = len(pasts)
+                if call is None:
+                    pasts.append(det._past_now())
+                else:
+                    assert closes is not None and call.hi is not None  # a close that changed the history
+                    edge = call.hi + timedelta(seconds=det.ws - det.th.client_horizon_s)
+                    pasts.append(_past_sums(closes.hist.filter((pl.col("win") > edge) & (pl.col("win") <= call.hi))))
+            items.append((win, epoch_frames[e].slice(0, n), elapsed, past_ids[key]))
+        return _Partials(evals, dict(zip(evals, _evaluate(det, items, pasts), strict=True)))
+
+
+def _evaluate(det: StreamDetector, items: list[tuple[datetime, pl.DataFrame, float, int]],
+              pasts: list[pl.DataFrame | None]) -> list[list[dict]]:
+    """Evaluations of filling windows: for each (window, its records so far, time elapsed in
+    it, index of its horizon sums in ``pasts``), the candidate rows of that window, all in one
+    pass of the batch definitions (each evaluation is one more key ``_p`` of the window
+    tables). Rates are over the time elapsed (at least ``min_partial_s``)."""
+    frames = [f.with_columns(pl.lit(p, pl.UInt32).alias("_p")) for p, (_, f, _, _) in enumerate(items)]
+    big = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
+    w = features.window_tables(big, det.ws, det.table, detail=False, client_ips=False, by=("_p",))
+    cur = w.by_client.select(*CLIENT_COLS, "_p")
+    tagged = [past.with_columns(pl.lit(k, pl.UInt32).alias("_past")) for k, past in enumerate(pasts)
+              if past is not None and past.height]
+    past_all = pl.concat(tagged, how="vertical_relaxed") if tagged else None
+    if past_all is not None:
+        cur = cur.with_columns(pl.col("_p").replace_strict(list(range(len(items))), [it[3] for it in items],
+                                                           return_dtype=pl.UInt32).alias("_past"))
+    heavy = det._heavy_rows(cur, past_all, by=("_past", "_p"))
+    spans = [max(min(elapsed, det.ws), det.min_partial) for _, _, elapsed, _ in items]
+    span = pl.col("_p").replace_strict(list(range(len(items))), spans, return_dtype=pl.Float64)
+    cands = candidates(w, det.th, heavy, span_s=span, by=("_p",)).filter(pl.col("candidate"))
+    out: list[list[dict]] = [[] for _ in items]
+    for r in cands.to_dicts():
+        p = r.pop("_p")
+        if r["win"] == items[p][0]:  # only the filling window's rows act in a partial step
+            out[p].append(r)
+    return out
+
+
 def _alert(e: dict, packet_time, replay_time, elapsed: float, detector: StreamDetector) -> dict:
     out = {
         "event": e["event"], "dst": e["dst"], "vector": e["vector"], "vectors": e["vectors"],
@@ -372,8 +487,6 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
     ``eval_every_s=0`` is bulk mode: whole reader batches, windows evaluated only when they
     close (throughput first; alerts come at batch granularity).
     """
-    from surgescope.sources import open_input
-
     if speed < 0:
         raise ValueError("speed must be >= 0")
     inp = open_input(path, kind)
@@ -381,12 +494,7 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
     wall0 = time.monotonic()
     t0 = None
     last = None
-    for batch in inp.batches():
-        df = pl.from_arrow(batch)
-        assert isinstance(df, pl.DataFrame)
-        if df.height == 0:
-            continue
-        df = df.sort("ts") if not df["ts"].is_sorted() else df
+    for df in _prefetch(_frames(inp.batches())):
         if t0 is None:
             t0 = df["ts"][0]
         ts_ns = df["ts"].dt.epoch("ns").to_numpy()
@@ -422,6 +530,56 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
                 yield _alert(e, last, _clock(t0, wall0, speed, last), time.monotonic() - wall0, det)
     for e in det.close():
         yield _alert(e, last, _clock(t0, wall0, speed, last), time.monotonic() - wall0, det)
+
+
+def _frames(batches: Iterable) -> Iterator[pl.DataFrame]:
+    """Reader batches as time-ordered Polars frames (empty ones skipped)."""
+    for batch in batches:
+        df = pl.from_arrow(batch)
+        assert isinstance(df, pl.DataFrame)
+        if df.height:
+            yield df.sort("ts") if not df["ts"].is_sorted() else df
+
+
+def _prefetch(items: Iterator, depth: int = 2) -> Iterator:
+    """``items`` produced by a background thread, up to ``depth`` ahead: the reader decodes
+    the next batch while the detector's Polars work (which releases the GIL) runs on this
+    one. Exceptions (bad input) are raised here, in order; closing this generator early
+    (a consumer that stops at the first alert) stops the thread at its next batch."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(x) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(x, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for x in items:
+                if not put((None, x)):
+                    return
+            put((None, done))
+        except BaseException as e:  # handed to the consumer, raised there
+            put((e, None))
+
+    t = threading.Thread(target=work, name="surgescope-replay-reader", daemon=True)
+    t.start()
+    try:
+        while True:
+            err, x = q.get()
+            if err is not None:
+                raise err
+            if x is done:
+                return
+            yield x
+    finally:
+        stop.set()
 
 
 def _merge_cuts(cuts: np.ndarray, min_slice: int) -> np.ndarray:
