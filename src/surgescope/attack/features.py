@@ -12,8 +12,8 @@ Python loop over records, so the same definitions translate to Spark:
   ECE/CWR), protocol mix, top source share (concentration), new sources (first seen in that
   window), plus what the destination itself *sent* in the window (SYNs, TCP packets) so that
   answers to its own traffic (SYN-ACKs, RSTs) are not taken for reflection or floods.
-- ``by_client``: per window, destination and source: records, bytes, request-like records and
-  new connections to web ports: the per-client rates of HTTP floods.
+- ``by_client``: per window, destination and source: records, bytes, TCP records, request-like
+  records and new connections to web ports: the per-client rates of HTTP floods.
 
 For requests (access logs) ``by_dst`` also holds the status mix (5xx and 429 share), path and
 user-agent concentration (share of the most common value).
@@ -237,13 +237,31 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
         new_sources = first_seen.group_by(*win, "dst_key").agg(pl.len().alias("new_sources"))
         by_dst = by_dst.join(new_sources, on=[*win, "dst_key"], how="left").with_columns(
             pl.col("new_sources").fill_null(0))
-    # What each host sent: its own SYNs make incoming SYN-ACKs answers, not reflection.
-    sent = (
-        lf.group_by(*win, "src_key")
+    by_client = (
+        lf.group_by(*win, "dst_key", "src_key")
         .agg(
-            pl.col("f_syn").sum().alias("syn_sent"),
-            is_tcp.sum().alias("tcp_sent"),
+            *([pl.col("src_ip").first()] if client_ips else []),
+            pl.col("n").sum().alias("records"),
+            pl.col("size").sum().alias("bytes"),
+            pl.col("req").sum().alias("requests"),
+            pl.col("conn").sum().alias("conns"),
+            pl.col("web").sum().alias("web"),
+            pl.col("f_syn").sum().alias("syn"),
+            is_tcp.sum().alias("tcp"),
+            # Request payload bytes (captures): slow HTTP attacks trickle a few bytes at a time.
+            (pl.col("payload_len").fill_null(0).cast(pl.Int64) * pl.col("req").cast(pl.Int64)).sum().alias("req_bytes")
+            if table == "packets" else pl.lit(0, pl.Int64).alias("req_bytes"),
+            # Static assets asked (logs only): browsers fetch a page's CSS, scripts and images;
+            # flood bots ask pages and APIs only.
+            (pl.col("asset").sum() if table == "requests" else pl.lit(0, pl.UInt32)).alias("assets"),
         )
+    )
+    # What each host sent: its own SYNs make incoming SYN-ACKs answers, not reflection. Summed
+    # from its client rows (a third of the records' count on spoofed floods, far fewer on
+    # real traffic) rather than from the records again.
+    sent = (
+        by_client.group_by(*win, "src_key")
+        .agg(pl.col("syn").sum().alias("syn_sent"), pl.col("tcp").sum().alias("tcp_sent"))
         .rename({"src_key": "dst_key"})
     )
     if table == "requests":
@@ -256,24 +274,6 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
         by_dst = by_dst.join(sent, on=[*win, "dst_key"], how="left").join(lone_acks, on=[*win, "dst_key"], how="left").with_columns(
             pl.col("syn_sent", "tcp_sent", "lone_acks").fill_null(0)
         )
-    by_client = (
-        lf.group_by(*win, "dst_key", "src_key")
-        .agg(
-            *([pl.col("src_ip").first()] if client_ips else []),
-            pl.col("n").sum().alias("records"),
-            pl.col("size").sum().alias("bytes"),
-            pl.col("req").sum().alias("requests"),
-            pl.col("conn").sum().alias("conns"),
-            pl.col("web").sum().alias("web"),
-            pl.col("f_syn").sum().alias("syn"),
-            # Request payload bytes (captures): slow HTTP attacks trickle a few bytes at a time.
-            (pl.col("payload_len").fill_null(0).cast(pl.Int64) * pl.col("req").cast(pl.Int64)).sum().alias("req_bytes")
-            if table == "packets" else pl.lit(0, pl.Int64).alias("req_bytes"),
-            # Static assets asked (logs only): browsers fetch a page's CSS, scripts and images;
-            # flood bots ask pages and APIs only.
-            (pl.col("asset").sum() if table == "requests" else pl.lit(0, pl.UInt32)).alias("assets"),
-        )
-    )
     if not detail:
         by_class, by_dst, by_client = pl.collect_all([by_class, by_dst, by_client])
         return Windows(by_class, by_dst, by_client, table, window_s)
