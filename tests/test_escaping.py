@@ -11,6 +11,7 @@ permissive setting) and parsed the same way.
 
 from __future__ import annotations
 
+import json
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -142,14 +143,16 @@ def hostile_run(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_hostile_log_was_read_and_rejections_carry_the_markup(hostile_run):
-    import json
-
     d = json.loads(hostile_run["json"].read_text())
     (inp,) = d["inputs"]
     assert inp["records"] == len(XSS) * 20
     assert inp["rejected"] == 2
     excerpts = " ".join(s["excerpt"] for s in inp["rejections"]["samples"])
     assert "<script>" in excerpts and "onerror" in excerpts  # the JSON keeps data as data
+    # the top user agents are the hostile ones (20 requests each), unescaped in the JSON
+    top = inp["summary"]["top_user_agents"]
+    assert len(top) == 10 and {t["requests"] for t in top} == {20}
+    assert {t["user_agent"] for t in top} <= {s.replace("\n", " ") for s in XSS}
 
 
 def test_hostile_run_html_has_no_live_markup(hostile_run):
@@ -160,6 +163,9 @@ def test_hostile_run_html_has_no_live_markup(hostile_run):
     assert 'access"><img src=x onerror=alert(0)>.log' in text
     assert "<script>alert('rejected line')</script>" in text
     assert "<script>alert(1)</script>" in text  # claim text
+    d = json.loads(hostile_run["json"].read_text())
+    for t in d["inputs"][0]["summary"]["top_user_agents"]:  # shown as text, not markup
+        assert t["user_agent"] in text
 
 
 def test_hostile_run_markdown_has_no_live_markup(hostile_run):
@@ -179,7 +185,8 @@ def hostile_incident() -> Incident:
     t = "2025-03-10T14:02:00Z"
     inc.inputs = [{"path": x, "kind": XSS[0], "format": XSS[1], "records": 1, "rejected": 1,
                    "rejections": {"count": 1, "unit": XSS[2], "samples": [{"where": 3, "reason": x, "excerpt": x}]},
-                   "summary": {"start": t, "end": x}}]
+                   "summary": {"start": t, "end": x, "top_paths": [{"path": x, "requests": 1, "share": 1.0}],
+                               "top_user_agents": [{"user_agent": s, "requests": 1, "share": 1.0} for s in XSS]}}]
     inc.outage = {
         "waves": [{"start": "2025-03-10T13:30:00Z", "peak_at": t, "peak": 41143, "end": "2025-03-10T15:00:00Z", "direction": XSS[0]}],
         "series": [{"t": f"2025-03-10T{h:02d}:{m:02d}:00Z", "value": 41143 if (h, m) == (14, 2) else 50, "series": XSS[1]}
@@ -192,6 +199,8 @@ def hostile_incident() -> Incident:
         "peak_bps": 50, "peak_rps": None, "sources": 2, "notes": XSS,
         "vectors": [{"vector": XSS[0], "share": 0.6, XSS[2]: x}, {"vector": XSS[5], "share": 0.4}],
         "top_sources": [{"ip": XSS[1], "packets": 5, "bytes": 50, "country": XSS[0], "asn": XSS[2], "as_org": x}],
+        "top_paths": [{"path": s, "requests": 3, "share": 0.1} for s in XSS],
+        "top_user_agents": [{"user_agent": s, "requests": 3, "share": 0.1} for s in XSS],
     }]
     inc.attribution = {"by_country": [{"country": XSS[1], "share": 1.0, "sources": 2, "agreement": 0.9}],
                        "by_asn": [{"asn": XSS[0], "as_org": x, "share": 1.0, "as_class": XSS[4]}],

@@ -54,7 +54,7 @@ def attacks(incident: Incident, tables: Tables) -> None:
         kind = getattr(inp, "table", None)
         if kind not in ("packets", "flows", "requests") or table.num_rows == 0:
             continue
-        result = analyze_traffic(table, kind)
+        result = analyze_traffic(table, kind, texts=getattr(inp, "texts", None))
         for a in result["attacks"]:
             a["input"] = str(inp.path)
         incident.attacks.extend(result["attacks"])

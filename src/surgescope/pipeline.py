@@ -20,13 +20,16 @@ import pyarrow as pa
 
 from surgescope.incident import Incident, iso
 from surgescope.sources import Input, InputError, open_input
+from surgescope.tally import TEXT_KEYS, TextTally, path_stem, text_key
 
 Progress = Callable[[str, int], None]
 """Called with (input path, records read so far)."""
 
 
-def summarise(table: pa.Table, top_n: int = 10) -> dict:
-    """Time span, records per second and top sources of one canonical table."""
+def summarise(table: pa.Table, top_n: int = 10, texts: dict[str, TextTally] | None = None) -> dict:
+    """Time span, records per second and top sources of one canonical table; for requests
+    whose text was kept as keys (:func:`slim`) with its ``texts`` tally, also the top paths
+    and user agents."""
     n = table.num_rows
     out: dict = {"records": n}
     if n == 0:
@@ -51,6 +54,11 @@ def summarise(table: pa.Table, top_n: int = 10) -> dict:
         out["distinct_sources"] = per_source.height
         top = per_source.sort(["records", "src_ip"], descending=[True, False]).head(top_n)
         out["top_sources"] = top.to_dicts()
+    for key, col in TEXT_KEYS.items():
+        if texts and col in texts and key in table.column_names:
+            keys = pl.from_arrow(table.column(key))
+            assert isinstance(keys, pl.Series)
+            out[f"top_{col}s"] = texts[col].top(keys, top_n, col)
     return out
 
 
@@ -78,17 +86,19 @@ bytes (measured: 786 MiB of a 2 M-line table, 150 MiB without them). The pipelin
 what the analyses use of them: the static-asset flag of each path."""
 
 
-ANALYSED_REQUEST_COLUMNS = ("ts", "src_ip", "method", "path", "status", "bytes", "host", "duration_s")
-"""The requests columns the analyses read (``path`` only for its static-asset flag): a reader
-that can skip the others (:meth:`surgescope.sources.accesslog.Spec.project`) is told so."""
+ANALYSED_REQUEST_COLUMNS = ("ts", "src_ip", "method", "path", "status", "bytes", "host", "duration_s", "user_agent")
+"""The requests columns the analyses read (``path`` and ``user_agent`` only as keys, see
+:func:`slim`): a reader that can skip the others
+(:meth:`surgescope.sources.accesslog.Spec.project`) is told so."""
 
 
-def slim(batch: pa.RecordBatch, table: str) -> pa.RecordBatch:
+def slim(batch: pa.RecordBatch, table: str, texts: dict[str, TextTally] | None = None) -> pa.RecordBatch:
     """The columns of one batch that the analyses read.
 
     Requests lose their free text (:data:`REQUEST_TEXT`) and gain ``asset`` (the path is a
-    page's static asset, :func:`surgescope.attack.features.asset_expr`); other tables are kept
-    whole.
+    page's static asset, :func:`surgescope.attack.features.asset_expr`) and the keys of their
+    path (query string removed) and user agent (:data:`TEXT_KEYS`); ``texts``, when given,
+    tallies the text of the frequent keys. Other tables are kept whole.
 
     >>> from surgescope.schema import REQUESTS
     >>> b = pa.RecordBatch.from_pylist([{"ts": 0, "path": "/s.css?v=1"}], schema=REQUESTS)
@@ -100,9 +110,18 @@ def slim(batch: pa.RecordBatch, table: str) -> pa.RecordBatch:
         return batch
     from surgescope.attack.features import asset_expr
 
-    asset = pl.from_arrow(batch.select(["path"])).select(asset_expr())  # type: ignore[union-attr]
+    text = pl.from_arrow(batch.select(["path", "user_agent"]))
+    assert isinstance(text, pl.DataFrame)
+    stems = text.select(path_stem(pl.col("path")), "user_agent")
+    keys = stems.select(text_key(pl.col("path")).alias("path_key"), text_key(pl.col("user_agent")).alias("ua_key"))
+    if texts is not None:
+        for key, col in TEXT_KEYS.items():
+            texts.setdefault(col, TextTally()).add(keys[key], stems[col])
+    asset = text.select(asset_expr())
     keep = [c for c in batch.schema.names if c not in REQUEST_TEXT]
     out = batch.select(keep).append_column("asset", asset.to_arrow().column(0).combine_chunks())
+    for key in TEXT_KEYS:
+        out = out.append_column(key, keys[key].to_arrow())
     # Text as string_view, Polars' own layout: every analysis converts the table to Polars,
     # and views convert without a copy.
     views = pa.schema([f.with_type(pa.string_view()) if f.type == pa.string() else f for f in out.schema])
@@ -117,7 +136,7 @@ def read_input(inp: Input, progress: Progress | None = None, keep_all: bool = Fa
     if not keep_all and inp.table == "requests":
         inp.options.setdefault("columns", ANALYSED_REQUEST_COLUMNS)
     for b in inp.batches():
-        batches.append(b if keep_all else slim(b, inp.table))
+        batches.append(b if keep_all else slim(b, inp.table, inp.texts))
         seen += b.num_rows
         if progress:
             progress(str(inp.path), seen)
@@ -156,7 +175,7 @@ def analyze(
                 "records": table.num_rows,
                 "rejected": inp.rejections.count,
                 "rejections": inp.rejections.to_dict(),
-                "summary": summarise(table),
+                "summary": summarise(table, texts=inp.texts),
             }
         )
     run_analyses(incident, tables, claims, mmdb_paths, anonymisers)

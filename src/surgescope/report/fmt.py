@@ -97,3 +97,7 @@ def clip(s: Any, n: int = MAX_TEXT) -> str:
     t = "" if s is None else str(s)
     t = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else "\ufffd" for c in t)
     return t if len(t) <= n else t[: n - 1] + "…"
+
+
+TEXT_TOPS = (("top_paths", "path", "path (query removed)"), ("top_user_agents", "user_agent", "user agent"))
+"""(report key, field, label) of the top request texts an attack or input summary may hold."""

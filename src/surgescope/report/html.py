@@ -23,6 +23,7 @@ from typing import Any
 
 from surgescope.report import charts
 from surgescope.report.fmt import (
+    TEXT_TOPS,
     clip,
     fmt_duration,
     fmt_int,
@@ -239,8 +240,23 @@ def _attacks(report: dict[str, Any], tz: str | None) -> str:
             [("attack", "n"), ("vector", ""), ("share of packets", ""), ("share of bytes", "n"), ("packets", "n"),
              ("bytes", "n"), ("sources", "n"), ("from", "t"), ("to", "t"), ("notes", "")], vrows,
         ))
+        for i, a in enumerate(attacks, 1):
+            out.append(_texts(a, f"What the requests of attack {i} asked"))
     out.append("</section>")
     return "\n".join(out)
+
+
+def _texts(holder: dict[str, Any], title: str) -> str:
+    """Top paths and user agents (attacker-controlled text: escaped, clipped) of an attack or input."""
+    out = []
+    for key, field, label in TEXT_TOPS:
+        top = holder.get(key) or []
+        if not top:
+            continue
+        rows = [[f"<code>{e(t.get(field), 200)}</code>" if t.get(field) is not None else "(not named: never frequent)",
+                 _share_cell(t.get("share")), e(fmt_int(t.get("requests")))] for t in top]
+        out.append(_table([(label, ""), ("share", ""), ("requests", "n")], rows))
+    return f"<h3>{e(title)}</h3>" + "".join(out) if out else ""
 
 
 def _sources(report: dict[str, Any]) -> str:
@@ -397,6 +413,8 @@ def _inputs(report: dict[str, Any], tz: str | None) -> str:
         ])
     out = ['<section id="inputs"><h2>Inputs and what was rejected</h2>']
     out.append(_table([("input", ""), ("kind", ""), ("format", ""), ("records", "n"), ("rejected", "n"), ("time span", "")], rows))
+    for i in inputs:
+        out.append(_texts(i.get("summary") or {}, f"Most asked in {clip(i.get('path'), 120)}"))
     for i in inputs:
         rej = i.get("rejections") or {}
         samples = rej.get("samples") or []

@@ -19,7 +19,15 @@ import re
 from typing import Any
 
 from surgescope.report.charts import vector_shares
-from surgescope.report.fmt import clip, fmt_duration, fmt_int, fmt_rate, fmt_share, fmt_time
+from surgescope.report.fmt import (
+    TEXT_TOPS,
+    clip,
+    fmt_duration,
+    fmt_int,
+    fmt_rate,
+    fmt_share,
+    fmt_time,
+)
 from surgescope.report.headline import confidence_band, headline
 from surgescope.report.html import claim_source
 
@@ -56,6 +64,18 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     return out + [""]
 
 
+def _texts(holder: dict[str, Any], title: str) -> list[str]:
+    """Top paths and user agents of an attack (attacker-controlled text, as code spans)."""
+    out: list[str] = []
+    for key, field, label in TEXT_TOPS:
+        top = holder.get(key) or []
+        if top:
+            out += _table([label, "share", "requests"],
+                          [[md_code(t.get(field), 200) if t.get(field) is not None else "(not named)",
+                            md_text(fmt_share(t.get("share"))), md_text(fmt_int(t.get("requests")))] for t in top])
+    return [f"### {md_text(title)}", "", *out] if out else []
+
+
 def render(report: dict[str, Any], tz: str | None = None) -> str:
     """The report as Markdown text."""
     lines: list[str] = [f"# {md_text(report.get('title') or 'surgescope report', 300)}", ""]
@@ -89,6 +109,7 @@ def render(report: dict[str, Any], tz: str | None = None) -> str:
         if shares:
             lines += ["Vectors: " + ", ".join(f"{md_code(v)} {md_text(fmt_share(s))}" for v, s in shares), ""]
         for i, a in enumerate(attacks, 1):
+            lines += _texts(a, f"What the requests of attack {i} asked")
             top = a.get("top_sources") or []
             if top:
                 lines += [f"### Top sources of attack {i}", ""]

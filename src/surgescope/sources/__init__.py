@@ -49,7 +49,11 @@ FORMATS: list[tuple[str, str, ModuleType]] = [
 
 @dataclass
 class Input:
-    """One input file, its detected kind and format, and its rejection account."""
+    """One input file, its detected kind and format, and its rejection account.
+
+    ``texts`` is filled by whoever drops free-text columns while streaming
+    (:func:`surgescope.pipeline.read_input`): column name -> :class:`~surgescope.tally.TextTally`
+    naming the frequent keys the table keeps instead of the text."""
 
     path: Path
     kind: str
@@ -57,6 +61,7 @@ class Input:
     module: ModuleType
     options: dict = field(default_factory=dict)
     rejections: Rejections = field(default_factory=Rejections)
+    texts: dict = field(default_factory=dict)
 
     @property
     def table(self) -> str:
