@@ -194,6 +194,8 @@ class StreamDetector:
             self.eval_n = self.cur_n
             rows = pre.rows(i, self.win, self.cur_n) if pre is not None else None
             if rows is None:
+                if pre is not None:
+                    pre.missed = True
                 events += self._partial(elapsed)
             else:  # computed ahead with the batch's other evaluations (same rows)
                 events += self.tracker.step(self.win, rows, record=False, partial=True)
@@ -225,10 +227,36 @@ class StreamDetector:
         offs = np.searchsorted(cl["_slice"].to_numpy(), np.arange(len(ends) + 1), side="left")
         cl = cl.drop("_slice")
         parts = [(i, cl.slice(int(offs[i]), int(offs[i + 1] - offs[i]))) for i in range(len(ends)) if offs[i + 1] > offs[i]]
-        # Pass 1: the windows each slice closes, as feed() would find them, and the filling
-        # window's evaluations it would make (guessing that the tracker's open attacks stay as
-        # they are: where the guess is wrong, pass 2 evaluates on its own).
+        # Pass 1: the windows each slice closes, as feed() would find them.
         win, current, dones = self.win, list(self.current), {}
+        for i, part in parts:
+            last_win = part["win"].max()
+            if win is None or last_win != win:
+                dones[i] = [*current, part.filter(pl.col("win") < last_win)]
+                current, win = [part.filter(pl.col("win") == last_win)], last_win
+            else:
+                current.append(part)
+        closes = _Closes.build(self, dones)
+        # The filling window's evaluations, planned ahead and made in one pass (where the plan
+        # guessed the tracker's state wrong, an evaluation is made on the spot and the rest of
+        # the batch planned again). Out-of-order closes (no _Closes) are evaluated on the spot.
+        ahead = early and self.eval_every > 0 and (closes is not None or not dones)
+        pre = self._plan(parts, closes) if ahead else None
+        # Pass 2: the same steps as feed(), with the closed windows' results precomputed.
+        for k, (i, part) in enumerate(parts):
+            events = self._feed_classified(part, early, closed=closes.get(i) if closes else None, pre=pre, i=i)
+            if pre is not None and pre.missed:
+                pre = self._plan(parts[k + 1:], closes)
+            if events:
+                yield i, events
+        if closes:
+            closes.finish(self)
+
+    def _plan(self, parts: list[tuple[int, pl.DataFrame]], closes: _Closes | None) -> _Partials:
+        """The filling-window evaluations :meth:`_feed_classified` would make on ``parts``
+        from the present state, guessing that the tracker's open attacks stay as they are,
+        all made in one pass."""
+        win, current = self.win, list(self.current)
         cur_n, eval_n, last_eval = self.cur_n, self.eval_n, self.last_eval
         guess_open = bool(self.tracker.open)
         epochs: list[list[pl.DataFrame]] = [current]
@@ -237,30 +265,21 @@ class StreamDetector:
         for i, part in parts:
             last_win = part["win"].max()
             if win is None or last_win != win:
-                dones[i] = [*current, part.filter(pl.col("win") < last_win)]
+                if any(f.height for f in current) or part["win"].min() < last_win:
+                    last_close = i  # a close that changes the client history
                 part = part.filter(pl.col("win") == last_win)
                 current, win = [part], last_win
                 epochs.append(current)
                 cur_n, eval_n, last_eval = 0, 0, None
-                if any(f.height for f in dones[i]):  # a close that changes the client history
-                    last_close = i
             else:
                 current.append(part)
             cur_n += part.height
             last_ts = part["ts"].max()
             due, cheap, elapsed = self._due(last_ts, last_eval, cur_n, eval_n, win)
-            if early and self.eval_every > 0 and due and cheap and (elapsed >= self.min_partial or guess_open):
+            if due and cheap and (elapsed >= self.min_partial or guess_open):
                 last_eval, eval_n = last_ts, cur_n
                 evals[i] = (win, len(epochs) - 1, cur_n, elapsed, last_close)
-        closes = _Closes.build(self, dones)
-        pre = _Partials.build(self, evals, epochs, closes) if evals and (closes or not dones) else None
-        # Pass 2: the same steps as feed(), with the closed windows' results precomputed.
-        for i, part in parts:
-            events = self._feed_classified(part, early, closed=closes.get(i) if closes else None, pre=pre, i=i)
-            if events:
-                yield i, events
-        if closes:
-            closes.finish(self)
+        return _Partials.build(self, evals, epochs, closes) if evals else _Partials({}, {})
 
     def close(self) -> list[dict]:
         """End of input: evaluate the last window and close open attacks."""
@@ -391,6 +410,7 @@ class _Partials:
 
     def __init__(self, evals: dict[int, tuple], rows: dict[int, list[dict]]):
         self.evals, self._rows = evals, rows
+        self.missed = False  # an evaluation was asked that the plan did not make
 
     def rows(self, i: int, win: datetime, n: int) -> list[dict] | None:
         """The candidate rows of the evaluation at slice ``i``, if it was computed for the
