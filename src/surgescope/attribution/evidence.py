@@ -67,7 +67,7 @@ def _kind(table: pa.Table | pl.DataFrame) -> str | None:
         return "packets"
     if "fwd_packets" in cols or "syn_count" in cols:
         return "flows"
-    if "method" in cols or "path" in cols:
+    if cols & {"status", "method", "path"}:  # the pipeline keeps only status of these
         return "requests"
     return None
 
