@@ -66,3 +66,27 @@ def test_analyze_custom_log_format(tmp_path):
     assert inp["rejections"]["samples"][0]["where"] == 3
     assert inp["summary"]["start"] == "2025-03-10T09:02:00Z"  # +01:00 converted to UTC
     assert {s["src_ip"] for s in inp["summary"]["top_sources"]} == {"198.51.100.7", "2001:db8::5"}
+
+
+def test_progress_names_each_analysis_step(datasets):
+    """Reading shows records; the analyses after it (seconds on big inputs) name their step."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from surgescope.cli import Reporter
+    from surgescope.pipeline import analyze
+
+    console = Console(record=True, force_terminal=True, width=120)
+    steps: list[str] = []
+    with Progress(console=console, auto_refresh=False) as progress:
+        rep = Reporter(progress, "reading")
+
+        def stage(what: str) -> None:
+            steps.append(what)
+            rep.stage(what)
+            progress.refresh()
+
+        analyze([datasets / "logs/elastic-apache/apache_logs"], progress=rep.records, stage=stage)
+    assert steps == ["outage waves", "attacks", "attribution"]
+    shown = console.export_text()
+    assert "reading apache_logs" in shown and "attribution" in shown

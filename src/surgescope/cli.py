@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from surgescope import __version__
 
@@ -74,22 +74,34 @@ def user_errors() -> Iterator[None]:
         raise fail(str(e)) from None
 
 
+class Reporter:
+    """Progress lines on stderr: records read per input, then the analysis step under way."""
+
+    def __init__(self, progress: Progress, label: str) -> None:
+        self._progress, self._label = progress, label
+        self._tasks: dict[str, TaskID] = {}
+        self._stage: TaskID | None = None
+
+    def records(self, name: str, done: int) -> None:
+        if name not in self._tasks:
+            self._tasks[name] = self._progress.add_task(f"{self._label} {Path(name).name}", total=None)
+        self._progress.update(self._tasks[name], completed=done)
+
+    def stage(self, what: str) -> None:
+        if self._stage is None:
+            self._stage = self._progress.add_task(what, total=None)
+        self._progress.update(self._stage, description=what)
+
+
 @contextmanager
-def record_progress(label: str) -> Iterator[Callable[[str, int], None]]:
-    """A Rich progress line counting records; shown only on a terminal."""
+def record_progress(label: str) -> Iterator[Reporter]:
+    """Rich progress lines counting records and naming the step under way; shown only on a terminal."""
     with Progress(
         SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
         TextColumn("{task.completed:,} records"), TimeElapsedColumn(),
         console=err, transient=True, disable=not err.is_terminal,
     ) as progress:
-        tasks: dict[str, int] = {}
-
-        def update(name: str, done: int) -> None:
-            if name not in tasks:
-                tasks[name] = progress.add_task(f"{label} {Path(name).name}", total=None)
-            progress.update(tasks[name], completed=done)
-
-        yield update
+        yield Reporter(progress, label)
 
 
 CHART_MODULES = ("matplotlib.figure", "matplotlib.dates", "matplotlib.backends.backend_svg")
@@ -156,8 +168,9 @@ def analyze(
 
     charts = preload(*(partial(importlib.import_module, m) for m in CHART_MODULES), _geodata)
     with user_errors(), record_progress("reading") as progress:
-        incident = run(inputs, kind.value, claims=claims, progress=progress,
+        incident = run(inputs, kind.value, claims=claims, progress=progress.records, stage=progress.stage,
                        mmdb_paths=mmdb or (), anonymisers=anonymisers, log_format=log_format)
+        progress.stage("writing the report")
         charts.join()
         paths = write_all(incident, out_dir)
     for line in summary_lines(incident.to_dict()):
@@ -194,7 +207,7 @@ def ingest(
     from surgescope.store import ingest as run
 
     with user_errors(), record_progress("ingesting") as progress:
-        results = run(inputs, db, kind.value, progress=progress)
+        results = run(inputs, db, kind.value, progress=progress.records)
     for r in results:
         out.print(json.dumps(r), markup=False, highlight=False)
 

@@ -25,6 +25,9 @@ from surgescope.tally import TEXT_KEYS, TextTally, path_stem, text_key
 Progress = Callable[[str, int], None]
 """Called with (input path, records read so far)."""
 
+Stage = Callable[[str], None]
+"""Called with the name of the analysis step starting (for a progress line)."""
+
 
 def summarise(table: pa.Table, top_n: int = 10, texts: dict[str, TextTally] | None = None) -> dict:
     """Time span, records per second and top sources of one canonical table; for requests
@@ -154,6 +157,7 @@ def analyze(
     mmdb_paths: Sequence[str | Path] = (),
     anonymisers: str | Path | None = None,
     log_format: str | None = None,
+    stage: Stage | None = None,
 ) -> Incident:
     """Read every input and run every analysis that applies to it.
 
@@ -179,7 +183,7 @@ def analyze(
                 "summary": summarise(table, texts=inp.texts),
             }
         )
-    run_analyses(incident, tables, claims, mmdb_paths, anonymisers)
+    run_analyses(incident, tables, claims, mmdb_paths, anonymisers, stage)
     return incident
 
 
@@ -189,6 +193,7 @@ def run_analyses(
     claims: str | Path | None,
     mmdb_paths: Sequence[str | Path] = (),
     anonymisers: str | Path | None = None,
+    stage: Stage | None = None,
 ) -> None:
     """The pillar analyses, each filling its section of the incident.
 
@@ -197,8 +202,13 @@ def run_analyses(
     """
     from surgescope import analyses
 
+    say = stage or (lambda _: None)
+    say("outage waves")
     analyses.outage(incident, tables)
+    say("attacks")
     analyses.attacks(incident, tables)
+    say("attribution")
     analyses.attribution(incident, tables, mmdb_paths, anonymisers)
     if claims is not None:
+        say("claims")
         analyses.claims(incident, claims)
