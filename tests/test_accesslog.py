@@ -466,3 +466,145 @@ def test_projection_regex_is_still_anchored(tmp_path):
     df, rej = read(p, fmt="combined", columns=("ts", "src_ip"))
     assert df.height == 1 and rej.count == 2
     assert [s.where for s in rej.samples] == [2, 3]
+
+
+# --- plain lines cut at their spaces == every line through the regexes ---------------------------
+
+ANALYSED = ("ts", "src_ip", "method", "path", "status", "bytes", "host", "duration_s", "user_agent")
+
+
+def read_both(path: Path, monkeypatch, **options) -> tuple[pl.DataFrame, Rejections, int]:
+    """Read ``path`` with the plain path and with the regexes alone; assert that the two agree
+    on every column (values and types) and every rejection (line, reason, excerpt). Returns
+    the table, the rejections and how many lines the plain path cut."""
+    cut = 0
+    real_plain = accesslog._plain
+
+    def counting(lines, spec):
+        nonlocal cut
+        req, rest = real_plain(lines, spec)
+        cut += 0 if req is None else req.height
+        return req, rest
+
+    monkeypatch.setattr(accesslog, "_plain", counting)
+    out = {}
+    for plain in (True, False):
+        monkeypatch.setattr(accesslog, "PLAIN", plain)
+        rej = Rejections(max_samples=1_000_000)
+        table = pa.Table.from_batches(list(accesslog.read(path, rej, **options)), schema=REQUESTS)
+        out[plain] = (table, rej)
+    (t1, r1), (t0, r0) = out[True], out[False]
+    assert t1.schema == t0.schema
+    for name in t0.column_names:
+        a, b = t1.column(name), t0.column(name)
+        if pa.types.is_timestamp(a.type):  # as stored: a time beyond datetime's range has no Python value
+            a, b = a.cast(pa.int64()), b.cast(pa.int64())
+        assert a.equals(b), name
+    assert r1.count == r0.count
+    assert [(s.where, s.reason, s.excerpt) for s in r1.samples] == [(s.where, s.reason, s.excerpt) for s in r0.samples]
+    df = pl.from_arrow(t1)
+    assert isinstance(df, pl.DataFrame)
+    return df, r1, cut
+
+
+@pytest.mark.parametrize("fmt", ["auto", "combined", "common"])
+@pytest.mark.parametrize("columns", [None, ANALYSED, ("ts", "src_ip")])
+def test_plain_path_apache(apache, monkeypatch, fmt, columns):
+    df, rej, cut = read_both(apache, monkeypatch, fmt=fmt, columns=columns)
+    assert df.height == 10_000
+    # Lines with an escape (3, in referers) or an unclosed user agent (8899) meet the regexes;
+    # common reads no referer or agent, so it cuts them all.
+    lines = apache.read_bytes().splitlines()
+    odd = sum(b"\\" in ln or ln.count(b'"') < 6 for ln in lines)
+    assert odd == 4
+    assert cut == (10_000 if fmt == "common" else 10_000 - odd)
+
+
+@pytest.mark.parametrize("gen_fmt", ["combined", "common", "vhost_combined", "json", "timed"])
+@pytest.mark.parametrize("fmt", ["auto", "combined", "common"])
+def test_plain_path_generated(tmp_path, monkeypatch, gen_fmt, fmt):
+    floods = [Flood(start_s=600, duration_s=300, share=0.3, bots=50)]
+    g = generate(tmp_path / f"g.{gen_fmt}", 4_000, seed=7, fmt=gen_fmt, clients=300, floods=floods, tz="America/New_York")
+    for columns in (None, ANALYSED):
+        df, rej, cut = read_both(g.path, monkeypatch, fmt=fmt, columns=columns, chunk_bytes=64 << 10)
+        expect = {("vhost_combined", "auto"): 4_000, ("json", "auto"): 0, ("json", "combined"): 0, ("json", "common"): 0}
+        assert df.height == expect.get((gen_fmt, fmt), 0 if gen_fmt == "vhost_combined" or (fmt == "combined" and gen_fmt == "common") else 4_000)
+        plain_shape = gen_fmt in ("combined", "timed") or (gen_fmt == "common" and fmt == "common")
+        assert cut == (4_000 if plain_shape else 0) * (len(columns or ANALYSED) > 0)
+
+
+# Lines near the plain shape, each off by one detail the check must catch (or must let through).
+NEAR_PLAIN = [
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua" 0.250 extra "x"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"\r',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "-"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 - "http://r/ x" "a b c"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 99999999999999999999 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 007 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "- /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTPS/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET  HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a b HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "" 400 0 "-" "-"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a\tb HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 2000 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 20 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" ٢٠٠ 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 ٥ "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "u\\"a"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "\\x41" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a\\"b HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-"x"ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 " " "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-"  "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 x',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5x "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 -5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1"  200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000]  "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00  +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00+0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000 x] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar]2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00\t+0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [99/Foo/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [31/Feb/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:24:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:23:59:60 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +9999] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +05:30] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [1/mar/2025:1:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [ ] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - "bob" [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - b"b [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - bob\\ [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4\t- - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4\u00a0x - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4  - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    ' 1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    'ümlaut.example - - [10/Mar/2025:10:00:00 +0000] "GÉT /ä HTTP/1.1" 200 5 "-" "ua ✓"',
+    '2001:db8::1 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    'x.example:443 1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '- - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua\x00\x7f\x1b"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "r\x0bx" "ua"',
+]
+
+
+@pytest.mark.parametrize("fmt", ["auto", "combined", "common"])
+@pytest.mark.parametrize("strict", [False, True])
+def test_plain_path_near_misses(tmp_path, monkeypatch, fmt, strict):
+    """Each near-miss alone and all of them in one chunk, CRLF and LF, read both ways."""
+    text = "\n".join(NEAR_PLAIN) + "\n" + "\r\n".join(NEAR_PLAIN)  # the last line without a newline
+    p = write(tmp_path, text)
+    for columns in (None, ANALYSED):
+        df, rej, cut = read_both(p, monkeypatch, fmt=fmt, strict=strict, columns=columns)
+        assert 0 < cut < df.height < 2 * len(NEAR_PLAIN)
