@@ -132,6 +132,11 @@ def slim(batch: pa.RecordBatch, table: str, texts: dict[str, TextTally] | None =
     return out.cast(views)
 
 
+OPTIONAL_REQUEST_COLUMNS = ("host", "duration_s")
+"""Requests columns that only some log formats fill; dropped by :func:`read_input` when null
+throughout."""
+
+
 def read_input(inp: Input, progress: Progress | None = None, keep_all: bool = False) -> pa.Table:
     """Every batch of ``inp`` as one table; with ``keep_all=False`` only the columns the
     analyses read (:func:`slim`), reduced batch by batch so the text is released while
@@ -146,7 +151,14 @@ def read_input(inp: Input, progress: Progress | None = None, keep_all: bool = Fa
             progress(str(inp.path), seen)
     if not batches:
         batches = [slim(pa.RecordBatch.from_pylist([], schema=inp.schema), inp.table)]
-    return pa.Table.from_batches(batches, schema=batches[0].schema)
+    table = pa.Table.from_batches(batches, schema=batches[0].schema)
+    if keep_all or inp.table != "requests":
+        return table
+    # Fields the log format does not have (a combined log has no virtual host, no request
+    # time) are null throughout: 24 bytes a request for nothing. The analyses read them only
+    # where present.
+    empty = [c for c in OPTIONAL_REQUEST_COLUMNS if c in table.column_names and table.column(c).null_count == table.num_rows]
+    return table.drop_columns(empty) if table.num_rows else table
 
 
 def analyze(
