@@ -233,7 +233,20 @@ def detect(table: pa.Table | pl.DataFrame, table_name: str, th: SlowThresholds |
     df = as_frame(table)
     if df.height == 0 or table_name not in ("requests", "flows"):
         return []
-    recs = slow_requests(df, th) if table_name == "requests" else slow_flows(df, th)
+    return detect_records(records(df, table_name, th), table_name, th, window_s, top_n, df["ts"].min())
+
+
+def records(df: pl.DataFrame, table_name: str, th: SlowThresholds) -> pl.DataFrame:
+    """:func:`slow_requests` or :func:`slow_flows`, by table name."""
+    return slow_requests(df, th) if table_name == "requests" else slow_flows(df, th)
+
+
+def detect_records(recs: pl.DataFrame, table_name: str, th: SlowThresholds, window_s: float = 1.0,
+                   top_n: int = 20, first_ts: datetime | None = None) -> list[dict]:
+    """:func:`detect` on records already made by :func:`records` (what a stream keeps);
+    ``first_ts`` is the input's first time (for the "from the first record" note)."""
+    if recs.height == 0:
+        return []
     clients = slow_clients(recs, table_name, th)
     if clients.height == 0 or not clients["attacker"].any():
         return []
@@ -264,7 +277,6 @@ def detect(table: pa.Table | pl.DataFrame, table_name: str, th: SlowThresholds |
     )
     phases = phases.join(target, on=["dst", "phase"], how="left").filter(
         (pl.col("k_conc") >= floor) | (pl.col("k") >= th.surge_share * pl.col("all")))
-    first_ts = df["ts"].min()
     out = []
     # One iteration per attack phase (a handful), never per record.
     for dst, phase in phases.select("dst", "phase").sort("dst", "phase").iter_rows():

@@ -1,0 +1,142 @@
+"""Slow HTTP in a replayed access log or flow export: :mod:`.slow_http` on a sliding buffer.
+
+Logs and flows show a slow attack only as connections end (timeouts, long low-rate flows),
+long after they opened, so per-window rates (the :class:`~surgescope.attack.watch.StreamDetector`)
+do not see it. :class:`SlowStream` keeps the slow-HTTP records (:func:`.slow_http.records`, a
+dozen narrow columns per request or flow) of the last ``horizon_s + merge_gap_s`` of traffic
+time and runs the batch definition (:func:`.slow_http.detect_records`) on them, so the stream
+and ``analyze`` judge alike:
+
+- only when a slow record arrived for a target not already under a slow attack, and at most
+  every ``every_s`` of traffic time (normal traffic costs one filter per slice);
+- a target's attack ends when ``merge_gap_s`` (the batch phase gap) passes without a slow
+  record toward it; its figures are taken from one last run then, over every slow record of
+  the attack (kept from its start: a slow attack is a few records a second).
+
+Memory: the records of ``horizon_s + merge_gap_s`` (600 s by default) of traffic, about 80 bytes
+each, plus the slow records of the attacks under way: bounded by the traffic rate and the
+attacks, not by the length of the file.
+
+>>> from datetime import datetime, timedelta, UTC
+>>> t0 = datetime(2025, 3, 10, 10, tzinfo=UTC)
+>>> s = SlowStream("requests")
+>>> events = []
+>>> for k in range(0, 900, 10):  # 30 clients, each a 408 after 60 s every 10 s, then silence
+...     events += s.feed(pl.DataFrame({
+...         "ts": [t0 + timedelta(seconds=k + i / 30) for i in range(30)] if k < 300 else [t0 + timedelta(seconds=k)],
+...         "src_ip": [f"203.0.113.{i}" for i in range(30)] if k < 300 else ["198.51.100.1"],
+...         "status": [408] * 30 if k < 300 else [200], "bytes": [0] * 30 if k < 300 else [500],
+...         "duration_s": [60.0] * 30 if k < 300 else [0.1]}))
+>>> [(e["event"], e["vector"]) for e in events + s.close()]
+[('start', 'slow-http'), ('end', 'slow-http')]
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from surgescope.attack import slow_http
+from surgescope.attack.slow_http import SlowThresholds
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class SlowStream:
+    """Slow-HTTP start and end events of a ``requests`` or ``flows`` stream (see the module
+    docstring). Events: ``{"event", "dst", "vector", "vectors", "window", "start_win",
+    "end_win"}`` like the window detector's, plus ``attack`` (the batch attack dict) at the end.
+    """
+
+    def __init__(self, table: str, thresholds: SlowThresholds | None = None, every_s: float = 5.0) -> None:
+        if table not in ("requests", "flows"):
+            raise ValueError(f"slow HTTP is read from requests or flows, not {table!r}")
+        self.table = table
+        self.th = thresholds or SlowThresholds()
+        self.every = timedelta(seconds=every_s)
+        self.keep = timedelta(seconds=self.th.horizon_s + self.th.merge_gap_s)
+        self.gap = timedelta(seconds=self.th.merge_gap_s)
+        self._chunks: deque[tuple[datetime, pl.DataFrame]] = deque()
+        self._first: datetime | None = None
+        self._now: datetime | None = None
+        self._last_run: datetime | None = None
+        self._last_slow: dict[str, datetime] = {}  # target -> time of its latest slow record
+        self._waiting: set[str] = set()  # targets with slow records and no attack yet
+        self.active: dict[str, dict] = {}  # target -> its attack as of the start event
+        self._archive: dict[str, list[pl.DataFrame]] = {}  # target -> its attack's slow records
+
+    def feed(self, df: pl.DataFrame) -> list[dict]:
+        """Records of the next slice (in time order); the events they cause."""
+        if df.height == 0:
+            return []
+        recs = slow_http.records(df, self.table, self.th)
+        now = df["ts"].max()
+        self._first = self._first or df["ts"].min()
+        self._now = now
+        self._chunks.append((now, recs))
+        while self._chunks and self._chunks[0][0] < now - self.keep:
+            self._chunks.popleft()
+        slow = recs.filter(pl.col("slow"))
+        for dst, last in slow.group_by("dst").agg(pl.col("ts").max()).iter_rows():
+            self._last_slow[dst] = last
+            if dst in self.active:
+                self._archive[dst].append(slow.filter(pl.col("dst") == dst))
+            else:
+                self._waiting.add(dst)
+        events = self._ends(now)
+        if self._waiting and (self._last_run is None or now - self._last_run >= self.every):
+            events += self._starts(now)
+        return events
+
+    def close(self) -> list[dict]:
+        """End events of the attacks still open when the input ends."""
+        if self._now is None:
+            return []
+        return self._ends(self._now + self.gap + timedelta(microseconds=1))
+
+    def _buffer(self) -> pl.DataFrame:
+        return pl.concat([c for _, c in self._chunks])
+
+    def _run(self, recs: pl.DataFrame) -> list[dict]:
+        return slow_http.detect_records(recs, self.table, self.th, first_ts=self._first)
+
+    def _starts(self, now: datetime) -> list[dict]:
+        self._last_run = now
+        buffer = self._buffer()
+        events = []
+        for a in self._run(buffer):
+            dst = a["target"]
+            # an attack whose slow records go on (within the phase gap) starts now
+            if dst in self._waiting and now - _time(a["end"]) <= self.gap:
+                self.active[dst] = a
+                self._waiting.discard(dst)
+                self._archive[dst] = [buffer.filter((pl.col("dst") == dst) & pl.col("slow"))]
+                events.append(self._event("start", dst, a, now))
+        return events
+
+    def _ends(self, now: datetime) -> list[dict]:
+        over = [dst for dst in self.active if now - self._last_slow[dst] > self.gap]
+        if not over:
+            return []
+        buffer = self._buffer()
+        events = []
+        for dst in over:
+            # every slow record of the attack, and the target's other records still buffered
+            # (each client's share of slow requests)
+            recs = pl.concat([*self._archive.pop(dst), buffer.filter((pl.col("dst") == dst) & ~pl.col("slow"))])
+            found = [a for a in self._run(recs.sort("ts")) if a["target"] == dst]
+            a = found[-1] if found else self.active[dst]
+            del self.active[dst]
+            events.append(self._event("end", dst, a, now))
+        return events
+
+    @staticmethod
+    def _event(kind: str, dst: str, a: dict, now: datetime) -> dict:
+        return {
+            "event": kind, "dst": dst, "vector": "slow-http", "vectors": [{"vector": "slow-http", "share": 1.0}],
+            "window": now, "start_win": _time(a["start"]), "end_win": _time(a["end"]), "attack": a,
+        }
