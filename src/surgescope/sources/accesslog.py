@@ -492,18 +492,22 @@ def _convert(raw: pl.DataFrame) -> pl.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------
-# Plain lines: a capture-free check, then cut at spaces
+# Plain lines: the head captured by a narrower regex, the quoted tail cut at its quotes
 
-#: Cut the lines of the plain shape (see :func:`_plain`) at their spaces; False sends every
-#: line through the regexes (the tests read both ways and compare).
+#: Read the lines of the plain shape by :func:`_plain`; False sends every line through the
+#: regexes alone (the tests read both ways and compare).
 PLAIN = True
 
-# The plain shape, up to the byte count: no quote or whitespace in the first three fields, one
-# space in the time, three words in the request (the last HTTP/...), no escapes. Every part is
-# a subset of what the fast regex allows at the same place, so where this matches, the fast
-# regex's groups are what splitting at the first nine spaces gives.
-_PLAIN_HEAD = r'^[^\s"]+ [^\s"]+ [^\s"]+ \[[^\]\s"]* [^\]\s"]*\] "[^ "\\\n]+ [^ "\\\n]+ HTTP/[^ "\\\n]*" [0-9]{3} (?:[0-9]+|-)'
-#: Format -> (the check of the head, True when referer and user agent follow the byte count).
+# The plain head: no quote or whitespace in the first three fields, one space in the time,
+# three words in the request (the last HTTP/...), ASCII digits, no escape. Each part is a subset
+# of what the fast regex allows at the same place, so where this matches, the fast regex
+# captures the same ip, time, request, status and bytes, and split_requests would cut the
+# request into these three words.
+_PLAIN_HEAD = (
+    r'^(?P<ip>[^\s"]+) [^\s"]+ [^\s"]+ \[(?P<ts_clf>[^\]\s"]* [^\]\s"]*)\] "(?P<method>[^ "\\\n]+) (?P<path>[^ "\\\n]+) '
+    r'(?P<protocol>HTTP/[^ "\\\n]*)" (?P<status>[0-9]{3}) (?P<bytes>[0-9]+|-)'
+)
+#: Format -> (the head regex, True when a quoted referer and user agent follow).
 _PLAIN_FORMATS = {
     "combined": (_PLAIN_HEAD + ' "', True),
     "auto": (_PLAIN_HEAD + ' "', True),
@@ -514,24 +518,24 @@ _PLAIN_FORMATS = {
 def _plain(lines: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame | None, pl.DataFrame]:
     """(requests of the plain lines, as :func:`_convert` makes them, or None; the other lines).
 
-    A plain line (``IP L U [TIME ZONE] "METHOD PATH HTTP/x" STATUS BYTES``, then for combined
-    `` "REFERER" "USER AGENT"`` and anything, no backslash) is proven so by a regex without
-    captures over its head and, for combined, by cutting it at its first six quotes; cut at its
-    first nine spaces (``str.split_exact``), it gives every field the fast regex would capture,
-    and the request's three words as :func:`split_requests` would split them. The values are
-    the same at a fraction of the cost: the capture engine walks every byte of the match, here
-    only the head is matched and no byte walked twice. Every other line is left to the regexes.
+    Plain: ``IP L U [TIME ZONE] "METHOD PATH HTTP/x" STATUS BYTES``, then for combined
+    `` "REFERER" "USER AGENT"`` and anything, with no backslash. The regex engine walks every
+    byte of a match to capture, so the head (about half a line) is captured by a narrower
+    regex, request words included (no :func:`split_requests`), and the referer and agent are
+    cut at the line's quotes (``str.splitn``) instead of walked (measured on 300 k combined
+    lines with the analysed columns: parse and batch 19 % less CPU than the regexes alone).
+    The values are the ones the regexes give; every other line is left to them.
     """
-    check, combined = _PLAIN_FORMATS[spec.name]
+    regex, combined = _PLAIN_FORMATS[spec.name]
     g = spec.groups
     line = pl.col("line")
-    f = [pl.col("s").struct.field(f"field_{i}") for i in range(10)]
+    h = pl.col("h").struct
     q = pl.col("q").struct
-    ok = line.str.contains(check)
+    ok = h.field("ip").is_not_null()
     if combined:
-        # The head leaves no quote before the request, so the line's quotes cut it into: the
-        # head, the request, the text up to the referer, the referer, what is between (must be
-        # a space), the user agent; a seventh part means the agent's quote is closed.
+        # No quote before the request's, so the quotes cut the line into: the head, the
+        # request, the text up to the referer, the referer, what is between (must be one
+        # space), the user agent, and a seventh part when the agent's quote is closed.
         ok = ok & (q.field("field_4") == " ") & q.field("field_6").is_not_null() & ~line.str.contains("\\", literal=True)
         ok = ok & ~q.field("field_3").str.contains("\n", literal=True) & ~q.field("field_5").str.contains("\n", literal=True)
 
@@ -541,19 +545,17 @@ def _plain(lines: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame | None, pl.Dat
     text = pl.String()
     df = (
         lines.lazy()
-        .with_columns(s=line.str.split_exact(" ", 9), **({"q": line.str.split_exact('"', 6)} if combined else {}))
+        .with_columns(h=line.str.extract_groups(regex), **({"q": line.str.splitn('"', 7)} if combined else {}))
         .select(
             ok.fill_null(False).alias("ok"),
             "n",
-            pl.concat_str(f[3].str.slice(1), f[4].str.head(-1), separator=" ")
-            .str.to_datetime(_CLF_TIME, strict=False, time_unit="ns")
-            .alias("ts"),
-            f[0].alias("src_ip"),
-            want("request", _dash_null(f[5].str.slice(1)), text).alias("method"),
-            want("request", f[6], text).alias("path"),
-            want("request", f[7].str.head(-1), text).alias("protocol"),
-            want("status", f[8].cast(pl.Int32, strict=False), pl.Int32()).alias("status"),
-            want("bytes", (f[9] if combined else f[9].str.strip_chars_end("\r\n")).cast(pl.Int64, strict=False), pl.Int64()).alias("bytes"),
+            h.field("ts_clf").str.to_datetime(_CLF_TIME, strict=False, time_unit="ns").alias("ts"),
+            h.field("ip").alias("src_ip"),
+            want("request", _dash_null(h.field("method")), text).alias("method"),
+            want("request", h.field("path"), text).alias("path"),
+            want("request", h.field("protocol"), text).alias("protocol"),
+            want("status", h.field("status").cast(pl.Int32, strict=False), pl.Int32()).alias("status"),
+            want("bytes", h.field("bytes").cast(pl.Int64, strict=False), pl.Int64()).alias("bytes"),
             want("referer", _dash_null(q.field("field_3")) if combined else None, text).alias("referer"),
             want("ua", _dash_null(q.field("field_5")) if combined else None, text).alias("user_agent"),
             pl.lit(None, text).alias("host"),
