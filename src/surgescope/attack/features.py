@@ -247,7 +247,8 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
             pl.col("conn").sum().alias("conns"),
             pl.col("web").sum().alias("web"),
             pl.col("f_syn").sum().alias("syn"),
-            is_tcp.sum().alias("tcp"),
+            # (A log's requests are all TCP: counted, not tested.)
+            (pl.len() if table == "requests" else is_tcp.sum()).alias("tcp"),
             # Request payload bytes (captures): slow HTTP attacks trickle a few bytes at a time.
             (pl.col("payload_len").fill_null(0).cast(pl.Int64) * pl.col("req").cast(pl.Int64)).sum().alias("req_bytes")
             if table == "packets" else pl.lit(0, pl.Int64).alias("req_bytes"),
