@@ -7,8 +7,10 @@ Each function fills one section of the :class:`Incident`. The pillar packages (`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 
 from surgescope.incident import Incident
@@ -54,13 +56,36 @@ def attacks(incident: Incident, tables: Tables) -> None:
         kind = getattr(inp, "table", None)
         if kind not in ("packets", "flows", "requests") or table.num_rows == 0:
             continue
-        result = analyze_traffic(table, kind, texts=getattr(inp, "texts", None))
+        result = analyze_traffic(table, kind)
         for a in result["attacks"]:
             a["input"] = str(inp.path)
+            if kind == "requests" and a.get("block_sources"):
+                a.update(request_texts(table, getattr(inp, "texts", {}), a))
         incident.attacks.extend(result["attacks"])
         traffic = incident.timelines.setdefault("traffic", [])
         traffic.extend({**p, "input": str(inp.path)} for p in result["timeline"])
     incident.attacks.sort(key=lambda a: a["start"] or "")
+
+
+TOP_TEXTS = 5
+"""Top paths and user agents listed per HTTP attack."""
+
+
+def request_texts(table: pa.Table, texts: dict, attack: dict) -> dict:
+    """What the requests of an HTTP attack asked and who they said they were (``top_paths``,
+    ``top_user_agents``): the requests of its sources (``block_sources``) between its start and
+    end, counted by the keys the table keeps and named by the input's tallies. A flood's few
+    paths and user agents are what a WAF rule matches on."""
+    from surgescope.tally import TEXT_KEYS
+
+    keys = [k for k, col in TEXT_KEYS.items() if col in texts and k in table.column_names]
+    if not keys:
+        return {}
+    start, end = (datetime.fromisoformat(attack[k].replace("Z", "+00:00")) for k in ("start", "end"))
+    df = pl.from_arrow(table.select(["ts", "src_ip", *keys]))
+    assert isinstance(df, pl.DataFrame)
+    mine = df.filter(pl.col("ts").is_between(start, end) & pl.col("src_ip").is_in(attack["block_sources"]))
+    return {f"top_{TEXT_KEYS[k]}s": texts[TEXT_KEYS[k]].top(mine[k], TOP_TEXTS, TEXT_KEYS[k]) for k in keys}
 
 
 def attribution(

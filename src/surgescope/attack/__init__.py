@@ -30,7 +30,6 @@ from surgescope.attack.detect import (
 )
 from surgescope.attack.sources import SpaceSaving, top_sources
 from surgescope.incident import iso
-from surgescope.tally import TEXT_KEYS, TextTally
 
 MAX_BLOCK_SOURCES = 100_000
 """Cap on ``attacks[].block_sources`` (about 1.5 MB of report.json at the cap)."""
@@ -42,35 +41,28 @@ __all__ = ["SpaceSaving", "StaticThresholds", "Thresholds", "Tracker", "analyze"
 RECORD_COLS = (
     "ts", "win", "cls", "dst_key", "dst_ip", "src_key", "src_ip", "n", "pkts", "size", "req", "conn", "web",
     "asset", "proto", "src_port", "dst_port", "payload_len", "f_syn", "f_synack", "f_ack", "f_rst", "f_ecn",
-    "frag", "frag_offset", "ttl", "status", "label", *TEXT_KEYS,
+    "frag", "frag_offset", "ttl", "status", "label",
 )
 """The classified record columns that the window tables and the attack summaries read."""
 
 SUMMARY_COLS = frozenset((
     "attack", "vector", "ts", "win", "src_key", "src_ip", "n", "pkts", "size", "req", "dst_port", "src_port",
-    "frag", "frag_offset", "ttl", "status", "label", *TEXT_KEYS,
+    "frag", "frag_offset", "ttl", "status", "label",
 ))
 """The columns of attack records that the per-attack figures read."""
-
-TOP_TEXTS = 5
-"""Top paths and user agents listed per HTTP attack."""
 
 TIMELINE_POINTS = 2000
 """At most this many timeline points; longer inputs are binned coarser (mean rates per bin)."""
 
 
 def analyze(table: pa.Table | pl.DataFrame, table_name: str, window_s: float = 1.0,
-            thresholds: Thresholds | None = None, top_n: int = 20,
-            texts: dict[str, TextTally] | None = None) -> dict:
+            thresholds: Thresholds | None = None, top_n: int = 20) -> dict:
     """Attacks in one table (``packets``, ``flows`` or ``requests``) and its traffic timeline.
 
     Returns ``{"attacks": [...], "timeline": [{"t", "pps", "bps", "rps"}...]}``; each attack
     has the report-v1 fields (start, end, vector, vectors[] with shares, packets, bytes,
     peak_pps, peak_bps, peak_rps, sources, top_sources[]) plus target, notes[],
-    reflected_service, and per-vector start/end/packets/bytes. With ``texts`` (the tallies of
-    a requests table whose paths and user agents were kept as keys, see
-    :func:`surgescope.pipeline.slim`), HTTP attacks also get ``top_paths`` and
-    ``top_user_agents``.
+    reflected_service, and per-vector start/end/packets/bytes.
     """
     th = thresholds or Thresholds(window_s=window_s)
     if th.window_s != window_s and thresholds is None:
@@ -91,7 +83,7 @@ def analyze(table: pa.Table | pl.DataFrame, table_name: str, window_s: float = 1
     tracker = run_tracker(candidates(w, th, heavy), th)
     timeline = _timeline(w, table_name)
     del w  # the window tables are done with: free them before the record joins (peak RSS)
-    attacks = _summarise(cl, heavy, tracker, table_name, th, top_n, texts) if tracker.attacks else []
+    attacks = _summarise(cl, heavy, tracker, table_name, th, top_n) if tracker.attacks else []
     if table_name in ("requests", "flows"):
         # Slow HTTP leaves its trace in durations and timeouts, not in per-window rates.
         from surgescope.attack import slow_http
@@ -105,7 +97,7 @@ def _weight(table_name: str) -> str:
 
 
 def _summarise(cl: pl.DataFrame, heavy: pl.DataFrame, tracker: Tracker, table_name: str,
-               th: Thresholds, top_n: int, texts: dict[str, TextTally] | None = None) -> list[dict]:
+               th: Thresholds, top_n: int) -> list[dict]:
     ws = th.window_s
     active = pl.DataFrame(tracker.active, schema={"win": cl.schema["win"], "dst_key": pl.UInt64, "vector": pl.String},
                           orient="row")
@@ -172,13 +164,12 @@ def _summarise(cl: pl.DataFrame, heavy: pl.DataFrame, tracker: Tracker, table_na
     out = []
     for (i,), r in recs.group_by("attack", maintain_order=True):
         a = tracker.attacks[i]
-        out.append(_attack(r, a, table_name, weight, ws, top_n, first_ts, texts or {}))
+        out.append(_attack(r, a, table_name, weight, ws, top_n, first_ts))
     out.sort(key=lambda x: x["start"])
     return out
 
 
-def _attack(r: pl.DataFrame, a: dict, table_name: str, weight: str, ws: float, top_n: int, first_ts,
-            texts: dict[str, TextTally]) -> dict:
+def _attack(r: pl.DataFrame, a: dict, table_name: str, weight: str, ws: float, top_n: int, first_ts) -> dict:
     total = int(r[weight].sum())
     total_bytes = int(r["size"].sum())
     per_vec = (
@@ -226,11 +217,6 @@ def _attack(r: pl.DataFrame, a: dict, table_name: str, weight: str, ws: float, t
         "table": table_name,
         "window_s": ws,
     }
-    # What the requests asked and who they said they were: a flood's few paths and user agents
-    # are what a WAF rule matches on.
-    for key, col in TEXT_KEYS.items():
-        if col in texts and key in r.columns:
-            attack[f"top_{col}s"] = texts[col].top(r[key], TOP_TEXTS, col, r[weight])
     block = _block_sources(r, forged)
     if block:
         attack["block_sources"] = block
