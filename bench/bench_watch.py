@@ -3,7 +3,7 @@
 1. **Latency.** 60 s of generated normal web traffic toward 10.10.10.10, then a real attack
    capture (default: StopDDoS ``pkt.TCP.synflood.spoofed.pcap``, victim 10.10.10.10) retimed to
    start 0.37 s into the 61st second (mid-window). Replayed at its own pace (``--speed 1``,
-   about 85 s of wall time) and as fast as possible; prints the start alert's replay-clock
+   about a minute of wall time) and as fast as possible; prints the start alert's replay-clock
    time minus the first attack packet's time. Target: < 1 s.
 2. **Throughput.** About 1 M generated packets (browsing, a 500-bot HTTP flood, a spoofed SYN
    flood and DNS amplification at ~100 k packets/s) replayed with ``speed=0``; prints packets
@@ -13,7 +13,9 @@
 
 Each run is its own process so its peak RSS is its own (``os.wait4``).
 
-Run: ``.venv/bin/python bench/bench_watch.py [--speed 1] [--attack PCAP] [--skip-latency]``.
+Run: ``.venv/bin/python bench/bench_watch.py [--speed 1] [--attack PCAP] [--skip-latency] [--stages]``
+(``--stages``: CPU seconds per stage of each mode, from one more run with the reader in the
+detector's thread).
 """
 
 from __future__ import annotations
@@ -49,6 +51,43 @@ from surgescope.attack.watch import replay
 t0, c0 = time.perf_counter(), time.process_time()
 alerts = [a["event"] + ":" + a["vector"] for a in replay(sys.argv[1], speed=0, eval_every_s=float(sys.argv[2]))]
 print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0, "alerts": alerts}))
+"""
+
+# Where the time goes: CPU seconds of each stage of a replay (the reader in this thread, so
+# that each stage's CPU is its own; wrappers around the stages of surgescope.attack.watch).
+STAGES = """
+import collections, json, sys, time
+from surgescope.attack import watch
+acc = collections.defaultdict(float)
+def timed(obj, name, label):
+    f = getattr(obj, name)
+    def w(*a, **k):
+        c = time.process_time()
+        try:
+            return f(*a, **k)
+        finally:
+            acc[label] += time.process_time() - c
+    setattr(obj, name, w)
+def reader(items):
+    it = iter(items)
+    while True:
+        c = time.process_time()
+        x = next(it, None)
+        acc["read"] += time.process_time() - c
+        if x is None:
+            return
+        yield x
+watch._prefetch = reader
+timed(watch.StreamDetector, "classify", "classify")
+timed(watch._Closes, "__init__", "closing windows (tables, heavy clients, candidates)")
+timed(watch._Closes, "apply", "closes applied (tracker, heavy hitters)")
+timed(watch, "_add_sources", "  of which heavy hitters")
+timed(watch._Partials, "build", "filling-window evaluations, batched")
+timed(watch.StreamDetector, "_partial", "filling-window evaluations, on the spot")
+c0 = time.process_time()
+list(watch.replay(sys.argv[1], speed=0, eval_every_s=float(sys.argv[2])))
+acc["total"] = time.process_time() - c0
+print(json.dumps(acc))
 """
 
 # The reader alone on the same file: the ceiling of the replay's throughput.
@@ -111,6 +150,7 @@ def main() -> None:
     ap.add_argument("--speed", type=float, default=1.0, help="replay speed for the latency run (1 = real time)")
     ap.add_argument("--attack", type=Path, default=DATASETS / "pcap/stopddos/pkt.TCP.synflood.spoofed.pcap")
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--stages", action="store_true", help="also print CPU seconds per stage of each mode")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
 
@@ -142,6 +182,17 @@ def main() -> None:
               f"(CPU {r['cpu']:.2f} s = {n / r['cpu']:,.0f} packets per CPU-second); "
               f"peak RSS {rss:.0f} MiB; ratio ours/tshark = {ours / peer:.1f}x; "
               f"target 1,000,000 packets/s {'met' if ours >= 1e6 else 'not met'}; alerts {r['alerts']}")
+        if args.stages:
+            out, _, _ = run([PY, "-c", STAGES, str(path), str(every)])
+            st = json.loads(out)
+            top = [k for k in st if k != "total" and not k.startswith(" ")]
+            st["other (slicing, Python)"] = st["total"] - sum(st[k] for k in top)
+            order = ["read", "classify", "closing windows (tables, heavy clients, candidates)",
+                     "closes applied (tracker, heavy hitters)", "  of which heavy hitters",
+                     "filling-window evaluations, batched", "filling-window evaluations, on the spot",
+                     "other (slicing, Python)", "total"]
+            print("  CPU s per stage (reader in the same thread): "
+                  + ", ".join(f"{k.strip()} {st[k]:.2f}" for k in order if k in st))
 
 
 if __name__ == "__main__":
