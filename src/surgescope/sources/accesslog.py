@@ -24,7 +24,9 @@ of the line, unless ``strict=True``, which rejects it as "unterminated quoted fi
 
 Parsing is vectorised: the file is read in chunks of bytes split at newlines, each chunk
 becomes one Arrow string array without copying line by line, and Polars
-``str.extract_groups`` runs the format's regular expression over the whole chunk.
+``str.extract_groups`` runs the format's regular expression over the whole chunk. For the
+built-in formats, lines of the plain shape (no escapes, three-word request, ...) take a cheaper
+route with the same result (see :func:`_plain`).
 
 >>> import tempfile, pathlib
 >>> from surgescope.sources.base import Rejections
