@@ -125,7 +125,10 @@ def slim(batch: pa.RecordBatch, table: str, texts: dict[str, TextTally] | None =
     keep = [c for c in batch.schema.names if c not in REQUEST_TEXT]
     out = batch.select(keep).append_column("asset", asset.to_arrow().column(0).combine_chunks())
     for key in TEXT_KEYS:
-        out = out.append_column(key, keys[key].to_arrow())
+        # Copied out through NumPy: the array Polars exports keeps the batch's texts alive
+        # (measured: +190 MiB of peak RSS on a 2 M-line log, about one user agent a line).
+        k = keys[key]
+        out = out.append_column(key, pa.array(k.fill_null(0).to_numpy(), pa.uint64(), mask=k.is_null().to_numpy()))
     # Text as string_view, Polars' own layout: every analysis converts the table to Polars,
     # and views convert without a copy.
     views = pa.schema([f.with_type(pa.string_view()) if f.type == pa.string() else f for f in out.schema])
