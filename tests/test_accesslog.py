@@ -215,6 +215,21 @@ def test_common_crlf_blank_and_rejections(tmp_path):
     assert rej.samples[0].excerpt == "this is not a log line"
 
 
+def test_times_beyond_nanoseconds_are_bad(tmp_path, monkeypatch):
+    """A year nanoseconds since 1970 cannot hold is a bad timestamp, not a wrapped-around time."""
+    p = write(tmp_path,
+        '1.1.1.1 - - [17/May/0015:10:05:03 +0000] "GET /x HTTP/1.1" 200 7 "-" "a"\n'
+        '1.1.1.1 - - [17/May/9999:10:05:03 +0000] "GET /x HTTP/1.1" 200 7 "-" "a"\n'
+        '1.1.1.1 - - [17/May/ 015:10:05:03 +0000] "GET /x HTTP/1.1" 200 7 "-" "a"\n'
+        '1.1.1.1 - - [21/Sep/1677:10:05:03 +0000] "GET /x HTTP/1.1" 200 7 "-" "a"\n'
+        '1.1.1.1 - - [01/Jan/1678:00:00:00 +0000] "GET /x HTTP/1.1" 200 7 "-" "a"\n'
+        '1.1.1.1 - - [31/Dec/2261:23:59:59 +0000] "GET /x HTTP/1.1" 200 7 "-" "a"\n')
+    for fmt in ("auto", "common"):
+        df, rej, _ = read_both(p, monkeypatch, fmt=fmt)
+        assert [(s.where, s.reason) for s in rej.samples] == [(1, "bad timestamp"), (2, "bad timestamp"), (3, "bad timestamp"), (4, "bad timestamp")]
+        assert df["ts"].to_list() == [datetime(1678, 1, 1, tzinfo=UTC), datetime(2261, 12, 31, 23, 59, 59, tzinfo=UTC)]
+
+
 def test_nginx_log_format(tmp_path):
     fmt = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
            '"$http_referer" "$http_user_agent" $request_time $host')

@@ -47,6 +47,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -459,12 +460,23 @@ def split_requests(df: pl.DataFrame) -> pl.DataFrame:
     return df
 
 
+_NS_FIRST, _NS_END = datetime(1678, 1, 1, tzinfo=UTC), datetime(2262, 1, 1, tzinfo=UTC)
+
+
+def _clf_time(text: pl.Expr) -> pl.Expr:
+    """CLF time text -> UTC datetime (ns); null when it does not parse or lies outside what
+    nanoseconds since 1970 can hold (years 1678-2261), where a year 0015 or 9999 would
+    otherwise wrap around to some time in 1769 or 1815."""
+    t = text.str.to_datetime(_CLF_TIME, strict=False, time_unit="us")
+    return pl.when(t.is_between(_NS_FIRST, _NS_END, closed="left")).then(t).cast(pl.Datetime("ns", "UTC"))
+
+
 def _convert(raw: pl.DataFrame) -> pl.DataFrame:
     """Text groups -> typed requests columns (``src_ip`` still text), plus ``n``, ``q``, ``line``."""
     g = set(raw.columns)
     ts_parts = []
     if "ts_clf" in g:
-        ts_parts.append(pl.col("ts_clf").str.to_datetime(_CLF_TIME, strict=False, time_unit="ns"))
+        ts_parts.append(_clf_time(pl.col("ts_clf")))
     if "ts_iso" in g:
         ts_parts.append(pl.col("ts_iso").str.to_datetime(time_unit="ns", time_zone="UTC", strict=False))
     if "ts_msec" in g:
@@ -504,7 +516,8 @@ PLAIN = True
 # three words in the request (the last HTTP/...), ASCII digits, no escape. Each part is a subset
 # of what the fast regex allows at the same place, so where this matches, the fast regex
 # captures the same ip, time, request, status and bytes, and split_requests would cut the
-# request into these three words.
+# request into these three words. (Spelling the time out, digits and year range, made
+# parsing dearer than the regexes alone: measured.)
 _PLAIN_HEAD = (
     r'^(?P<ip>[^\s"]+) [^\s"]+ [^\s"]+ \[(?P<ts_clf>[^\]\s"]* [^\]\s"]*)\] "(?P<method>[^ "\\\n]+) (?P<path>[^ "\\\n]+) '
     r'(?P<protocol>HTTP/[^ "\\\n]*)" (?P<status>[0-9]{3}) (?P<bytes>[0-9]+|-)'
@@ -551,7 +564,7 @@ def _plain(lines: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame | None, pl.Dat
         .select(
             ok.fill_null(False).alias("ok"),
             "n",
-            h.field("ts_clf").str.to_datetime(_CLF_TIME, strict=False, time_unit="ns").alias("ts"),
+            _clf_time(h.field("ts_clf")).alias("ts"),
             h.field("ip").alias("src_ip"),
             want("request", _dash_null(h.field("method")), text).alias("method"),
             want("request", h.field("path"), text).alias("path"),
