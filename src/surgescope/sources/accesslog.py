@@ -537,9 +537,12 @@ def _plain(lines: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame | None, pl.Dat
     `` "REFERER" "USER AGENT"`` and anything, with no backslash. The regex engine walks every
     byte of a match to capture, so the head (about half a line) is captured by a narrower
     regex, request words included (no :func:`split_requests`), and the referer and agent are
-    cut at the line's quotes (``str.splitn``) instead of walked (measured on 300 k combined
-    lines with the analysed columns: parse and batch 19 % less CPU than the regexes alone).
-    The values are the ones the regexes give; every other line is left to them.
+    cut at the line's quotes (``str.splitn``) instead of walked. Measured with
+    bench/bench_reader_paths.py on 636 k combined lines, analysed columns: parse and batch
+    0-19 % less CPU than the regexes alone, run to run on a shared 2-core machine (a
+    capture-free check plus ``str.split_exact`` at the spaces was no cheaper than the regexes:
+    each Polars string pass costs about as much as the capture it replaces). The values are
+    the ones the regexes give; every other line is left to them.
     """
     regex, combined = _PLAIN_FORMATS[spec.name]
     g = spec.groups
