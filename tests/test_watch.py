@@ -168,3 +168,23 @@ def test_batch_feed_matches_slice_by_slice_feed(tmp_path, datasets, capture, mon
     assert fast == slow
     assert [e[0] for e in fast] == ["start", "end"]
     assert len(spot) < 0.1 * evaluations, (len(spot), evaluations)
+
+
+@pytest.mark.parametrize("speed", [0, 20_000])
+def test_log_replay_alerts_slow_http(tmp_path, speed):
+    """A slowloris in an nginx JSON log (300 clients, 10:00-10:20): the replay alerts its start
+    once the evidence is in and its end one phase gap after the last slow line, with the batch
+    analysis's figures; as fast as possible and paced."""
+    from surgescope.attack import analyze
+    from surgescope.simulate.accesslog import SlowClients, generate
+
+    path = tmp_path / "slow.json.log"
+    generate(path, 60_000, seed=4, fmt="json", duration_s=7200, clients=5_000,
+             slow=[SlowClients(start_s=3600, duration_s=1200, share=0.1)])
+    (batch,) = analyze(open_input(path).read_all(), "requests")["attacks"]
+    alerts = list(replay(path, speed=speed))
+    assert [(a["event"], a["vector"]) for a in alerts] == [("start", "slow-http"), ("end", "slow-http")]
+    start, end = alerts
+    assert batch["start"] <= start["packet_time"] < "2025-03-10T10:40:00"
+    assert (end["start"], end["end"], end["requests"]) == (batch["start"], batch["end"], batch["requests"])
+    json.dumps(alerts)  # JSON lines as printed by `surgescope watch`

@@ -68,11 +68,26 @@ class SlowStream:
         self._waiting: set[str] = set()  # targets with slow records and no attack yet
         self.active: dict[str, dict] = {}  # target -> its attack as of the start event
         self._archive: dict[str, list[pl.DataFrame]] = {}  # target -> its attack's slow records
+        self._reported: set[tuple[str, str]] = set()  # (target, start) of attacks alerted
+        self._inbox: list[pl.DataFrame] = []  # slices not handled yet (less than every_s)
 
     def feed(self, df: pl.DataFrame) -> list[dict]:
-        """Records of the next slice (in time order); the events they cause."""
+        """Records of the next slice (in time order); the events they cause.
+
+        Slices are gathered until ``every_s`` of traffic time has come (a paced replay hands
+        over a tenth of a second at a time: handling each alone cost more than the rest of the
+        replay), then handled at once."""
         if df.height == 0:
             return []
+        self._inbox.append(df)
+        first = self._inbox[0]["ts"][0]
+        if df["ts"][-1] - first < self.every:
+            return []
+        return self._handle()
+
+    def _handle(self) -> list[dict]:
+        df = pl.concat(self._inbox, how="vertical_relaxed") if len(self._inbox) > 1 else self._inbox[0]
+        self._inbox = []
         recs = slow_http.records(df, self.table, self.th)
         now = df["ts"].max()
         self._first = self._first or df["ts"].min()
@@ -93,10 +108,14 @@ class SlowStream:
         return events
 
     def close(self) -> list[dict]:
-        """End events of the attacks still open when the input ends."""
+        """Events of the last slices, and the end of the attacks still open when the input ends."""
+        events = self._handle() if self._inbox else []
         if self._now is None:
-            return []
-        return self._ends(self._now + self.gap + timedelta(microseconds=1))
+            return events
+        if self._waiting:
+            self._last_run = None
+            events += self._starts(self._now)
+        return events + self._ends(self._now + self.gap + timedelta(microseconds=1))
 
     def _buffer(self) -> pl.DataFrame:
         return pl.concat([c for _, c in self._chunks])
@@ -110,12 +129,17 @@ class SlowStream:
         events = []
         for a in self._run(buffer):
             dst = a["target"]
-            # an attack whose slow records go on (within the phase gap) starts now
-            if dst in self._waiting and now - _time(a["end"]) <= self.gap:
+            if dst not in self._waiting or (dst, a["start"]) in self._reported:
+                continue
+            self._reported.add((dst, a["start"]))
+            events.append(self._event("start", dst, a, now))
+            if now - _time(a["end"]) <= self.gap:  # its slow records go on: it ends later
                 self.active[dst] = a
-                self._waiting.discard(dst)
                 self._archive[dst] = [buffer.filter((pl.col("dst") == dst) & pl.col("slow"))]
-                events.append(self._event("start", dst, a, now))
+            else:  # begun and over within what was fed at once (a large slice)
+                events.append(self._event("end", dst, a, now))
+        # targets whose slow records made no attack wait for more of them
+        self._waiting.clear()
         return events
 
     def _ends(self, now: datetime) -> list[dict]:

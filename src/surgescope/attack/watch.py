@@ -66,6 +66,7 @@ from surgescope.attack.detect import (
     may_be_heavy,
     slow_expr,
 )
+from surgescope.attack.slow_stream import SlowStream
 from surgescope.attack.sources import SpaceSaving
 from surgescope.incident import iso
 from surgescope.sources import open_input
@@ -504,7 +505,12 @@ def _alert(e: dict, packet_time, replay_time, elapsed: float, detector: StreamDe
     }
     if "added" in e:
         out["added"] = e["added"]
-    if e["event"] == "end":
+    if e["event"] == "end" and "attack" in e:
+        # slow HTTP (SlowStream): the figures of the whole attack, exact
+        a = e["attack"]
+        out.update(start=a["start"], end=a["end"], requests=a["requests"], sources=a["sources"],
+                   top_sources=a["top_sources"][:10])
+    elif e["event"] == "end":
         out["start"] = iso(e["start_win"])
         out["end"] = iso(e["end_win"])
         out["top_sources"] = [
@@ -527,11 +533,16 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
     events, without classifying or closing windows slice by slice).
     ``eval_every_s=0`` is bulk mode: whole reader batches, windows evaluated only when they
     close (throughput first; alerts come at batch granularity).
+
+    Logs and flow exports also go through :class:`~surgescope.attack.slow_stream.SlowStream`
+    (slow HTTP shows in them only as connections end, not in per-window rates); its alerts come
+    with the slice (or, as fast as possible, the reader batch) that completes the evidence.
     """
     if speed < 0:
         raise ValueError("speed must be >= 0")
     inp = open_input(path, kind)
     det = StreamDetector(inp.table, thresholds, eval_every_s=eval_every_s)
+    slow = SlowStream(inp.table) if inp.table in ("requests", "flows") else None
     wall0 = time.monotonic()
     t0 = None
     last = None
@@ -547,7 +558,6 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
                 cuts = _merge_cuts(cuts, min_slice)
         else:
             cuts = np.zeros(0, dtype=np.int64)  # bulk mode: whole reader batches
-        starts = np.concatenate([[0], cuts]).astype(int)
         ends = np.concatenate([cuts, [df.height]]).astype(int)
         if speed <= 0:
             # As fast as possible: the same slices, fed in one call (see feed_batch).
@@ -556,20 +566,28 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
                 for e in events:
                     yield _alert(e, last, last, time.monotonic() - wall0, det)
             last = df["ts"][-1]
+            for e in slow.feed(df) if slow else ():
+                yield _alert(e, last, last, time.monotonic() - wall0, det)
             continue
-        for a, b in zip(starts, ends, strict=True):
+        due = wall0 + (ts_ns[ends - 1] - t0_ns) / 1e9 / speed
+        a = 0
+        for i, b in enumerate(ends):
+            # A replay that has fallen behind hands over every slice already due at once: one
+            # at a time (a sparse log at high speed: a line a slice) cost ~2 ms each, and it
+            # never caught up.
+            if i + 1 < len(ends) and due[i + 1] <= time.monotonic():
+                continue
             part = df.slice(int(a), int(b - a))
+            a = b
             last = part["ts"][-1]
-            behind = False
-            if speed > 0:
-                due = wall0 + (ts_ns[b - 1] - t0_ns) / 1e9 / speed
-                wait = due - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-                behind = wait < -eval_every_s / speed
-            for e in det.feed(part, early=not behind):
+            wait = due[i] - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            behind = wait < -eval_every_s / speed
+            events = det.feed(part, early=not behind) + (slow.feed(part) if slow else [])
+            for e in events:
                 yield _alert(e, last, _clock(t0, wall0, speed, last), time.monotonic() - wall0, det)
-    for e in det.close():
+    for e in det.close() + (slow.close() if slow else []):
         yield _alert(e, last, _clock(t0, wall0, speed, last), time.monotonic() - wall0, det)
 
 
