@@ -172,7 +172,7 @@ def _extra(table: str, cols: Sequence[str] = ("path", "user_agent")) -> list[pl.
 
 
 def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, detail: bool = True,
-                  client_ips: bool = True, by: Sequence[str] = ()) -> Windows:
+                  client_ips: bool = True, by: Sequence[str] = (), engine: str = "auto") -> Windows:
     """The three window tables of an already classified frame (see :func:`classify`).
 
     ``detail=False`` computes only the columns the detector reads (the streaming replay's
@@ -181,6 +181,8 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
     text of a million client windows was two thirds of that table's cost). ``by``: more key
     columns that split each window into separate tables, carried after ``win`` in all three
     (the streaming replay computes several evaluations of a filling window in one pass).
+    ``engine``: Polars' engine for the group-bys (``streaming`` is faster on whole inputs of a
+    million records and more, slower on the replay's small frames).
     """
     lf = lf.lazy().with_columns(window_col(window_s))
     win = ["win", *by]
@@ -276,11 +278,11 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
             pl.col("syn_sent", "tcp_sent", "lone_acks").fill_null(0)
         )
     if not detail:
-        by_class, by_dst, by_client = pl.collect_all([by_class, by_dst, by_client])
+        by_class, by_dst, by_client = pl.collect_all([by_class, by_dst, by_client], engine=engine)
         return Windows(by_class, by_dst, by_client, table, window_s)
     ports = lf.group_by(*win, "dst_key", "dst_port").agg(pl.len().alias("k")).group_by(*win, "dst_key").agg(
         pl.col("k").max().alias("top_port"))
-    by_class, by_dst, by_client, ports = pl.collect_all([by_class, by_dst, by_client, ports])
+    by_class, by_dst, by_client, ports = pl.collect_all([by_class, by_dst, by_client, ports], engine=engine)
     # Concentration: share of the window's records from the top source, to the top port.
     top = by_client.group_by(*win, "dst_key").agg(pl.col("records").max().alias("top_src"))
     by_dst = by_dst.join(top, on=[*win, "dst_key"], how="left").join(ports, on=[*win, "dst_key"], how="left").with_columns(
