@@ -623,3 +623,24 @@ def test_plain_path_near_misses(tmp_path, monkeypatch, fmt, strict):
     for columns in (None, ANALYSED):
         df, rej, cut = read_both(p, monkeypatch, fmt=fmt, strict=strict, columns=columns)
         assert 0 < cut < df.height < 2 * len(NEAR_PLAIN)
+
+
+def test_times_nanoseconds_cannot_hold_are_rejected_not_wrapped(tmp_path):
+    """ISO times and epoch numbers outside 1678-2261 (64-bit nanoseconds since 1970) are bad
+    timestamps, in log_format logs and JSON lines alike; a time inside the range still reads."""
+    p = write(tmp_path,
+              "0015-03-10T10:00:00+00:00 10.1.1.1 GET /a 200\n"
+              "9999-03-10T10:00:00Z 10.1.1.2 GET /b 200\n"
+              "2025-03-10T10:00:00Z 10.1.1.3 GET /c 200\n")
+    df, rej = read(p, log_format="$time_iso8601 $remote_addr $request_method $uri $status")
+    assert df["ts"].to_list() == [datetime(2025, 3, 10, 10, 0, tzinfo=UTC)]
+    assert [(s.where, s.reason) for s in rej.samples] == [(1, "bad timestamp"), (2, "bad timestamp")]
+    p = write(tmp_path, "99999999999.5 10.1.1.1 GET /a 200\n99999999999999 10.1.1.2 GET /b 200\n"
+                        "1741600800.250 10.1.1.3 GET /c 200\n", "m.log")
+    df, rej = read(p, log_format="$msec $remote_addr $request_method $uri $status")
+    assert df["ts"].to_list() == [datetime(2025, 3, 10, 10, 0, 0, 250000, tzinfo=UTC)]
+    assert rej.count == 2
+    lines = [json.dumps({**NGINX, "time_iso8601": t}) for t in ("9999-12-31T00:00:00Z", "1500-01-01T00:00:00Z")]
+    lines += [json.dumps({**NGINX, "time_iso8601": "99999999999"}), json.dumps(NGINX)]
+    df, rej = read(write(tmp_path, "\n".join(lines) + "\n", "t.json"), accesslog_json)
+    assert df.height == 1 and [(s.where, s.reason) for s in rej.samples] == [(i, "bad timestamp") for i in (1, 2, 3)]

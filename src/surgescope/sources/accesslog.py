@@ -389,10 +389,18 @@ def epoch_ns(text: pl.Expr) -> pl.Expr:
     parts = text.str.strip_chars().str.extract_groups(r"^(-?\d+)(?:\.(\d{1,9})\d*)?$")
     whole = parts.struct.field("1")
     digits = whole.str.strip_chars_start("-").str.len_bytes()
-    unit = pl.when(digits <= 11).then(10**9).when(digits <= 14).then(10**6).when(digits <= 17).then(10**3).otherwise(1)
+    i64 = pl.Int64
+
+    def lit(v: int) -> pl.Expr:
+        return pl.lit(v, i64)
+
+    unit = pl.when(digits <= 11).then(lit(10**9)).when(digits <= 14).then(lit(10**6)).when(digits <= 17).then(lit(10**3)).otherwise(lit(1))
     frac = parts.struct.field("2").fill_null("").str.pad_end(9, "0").cast(pl.Int64, strict=False)
-    ns = whole.cast(pl.Int64, strict=False) * unit + frac * unit // 10**9
-    return ns.cast(pl.Datetime("ns", "UTC"))
+    n = whole.cast(pl.Int64, strict=False)
+    ns = n * unit + frac * unit // 10**9
+    # 64-bit nanoseconds hold +-292 years around 1970: larger values would wrap around
+    fits = n.abs() < lit(2**63 - 1) // unit - 1
+    return pl.when(fits).then(ns).cast(pl.Datetime("ns", "UTC"))
 
 
 def _unescape(e: pl.Expr) -> pl.Expr:
@@ -463,12 +471,25 @@ def split_requests(df: pl.DataFrame) -> pl.DataFrame:
 _NS_FIRST, _NS_END = datetime(1678, 1, 1, tzinfo=UTC), datetime(2262, 1, 1, tzinfo=UTC)
 
 
-def _clf_time(text: pl.Expr) -> pl.Expr:
-    """CLF time text -> UTC datetime (ns); null when it does not parse or lies outside what
-    nanoseconds since 1970 can hold (years 1678-2261), where a year 0015 or 9999 would
-    otherwise wrap around to some time in 1769 or 1815."""
-    t = text.str.to_datetime(_CLF_TIME, strict=False, time_unit="us")
+def in_ns_range(t: pl.Expr) -> pl.Expr:
+    """A parsed time (microseconds) as UTC nanoseconds; null outside what nanoseconds since 1970
+    can hold (years 1678-2261), where a year 0015 or 9999 would otherwise wrap around to some
+    time in 1769 or 1815."""
     return pl.when(t.is_between(_NS_FIRST, _NS_END, closed="left")).then(t).cast(pl.Datetime("ns", "UTC"))
+
+
+def iso_time(text: pl.Expr) -> pl.Expr:
+    """ISO 8601 text (offset or Z) -> UTC nanoseconds (exact: Traefik writes them); null if
+    unparsable or out of range (checked on a microsecond parse, which cannot wrap around)."""
+    us = text.str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
+    ns = text.str.to_datetime(time_unit="ns", time_zone="UTC", strict=False)
+    return pl.when(us.is_between(_NS_FIRST, _NS_END, closed="left")).then(ns)
+
+
+def _clf_time(text: pl.Expr) -> pl.Expr:
+    """CLF time text -> UTC datetime (ns); null when it does not parse or is out of range
+    (:func:`in_ns_range`)."""
+    return in_ns_range(text.str.to_datetime(_CLF_TIME, strict=False, time_unit="us"))
 
 
 def _convert(raw: pl.DataFrame) -> pl.DataFrame:
@@ -478,7 +499,7 @@ def _convert(raw: pl.DataFrame) -> pl.DataFrame:
     if "ts_clf" in g:
         ts_parts.append(_clf_time(pl.col("ts_clf")))
     if "ts_iso" in g:
-        ts_parts.append(pl.col("ts_iso").str.to_datetime(time_unit="ns", time_zone="UTC", strict=False))
+        ts_parts.append(iso_time(pl.col("ts_iso")))
     if "ts_msec" in g:
         ts_parts.append(epoch_ns(pl.col("ts_msec")))
     ts = pl.coalesce(ts_parts) if ts_parts else pl.lit(None, pl.Datetime("ns", "UTC"))

@@ -81,6 +81,8 @@ from surgescope.sources.accesslog import (
     MAX_LINE_BYTES,
     epoch_ns,
     guarded,
+    in_ns_range,
+    iso_time,
     line_batches,
     ordered_map,
     split_requests,
@@ -260,8 +262,8 @@ def _times(text: pl.Expr) -> pl.Expr:
     scale = pl.when(num.abs() < 1e11).then(1e9).when(num.abs() < 1e14).then(1e6).when(num.abs() < 1e17).then(1e3).otherwise(1.0)
     exact = epoch_ns(text)  # decimal digits, exact; the float form catches "1.7e9"
     epoch = pl.coalesce(exact, (num * scale).cast(pl.Int64, strict=False).cast(pl.Datetime("ns", "UTC")))
-    clf = text.str.to_datetime("%d/%b/%Y:%H:%M:%S %z", strict=False, time_unit="ns")
-    iso = text.str.to_datetime(time_unit="ns", time_zone="UTC", strict=False)
+    clf = in_ns_range(text.str.to_datetime("%d/%b/%Y:%H:%M:%S %z", strict=False, time_unit="us"))
+    iso = iso_time(text)
     return pl.coalesce(epoch, clf, iso)
 
 
