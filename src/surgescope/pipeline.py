@@ -100,7 +100,7 @@ def slim(batch: pa.RecordBatch, table: str, texts: dict[str, TextTally] | None =
     """The columns of one batch that the analyses read.
 
     Requests lose their free text (:data:`REQUEST_TEXT`) and gain ``asset`` (the path is a
-    page's static asset, :func:`surgescope.attack.features.asset_expr`) and the keys of their
+    page's static asset, :func:`surgescope.attack.features.stem_is_asset`) and the keys of their
     path (query string removed) and user agent (:data:`TEXT_KEYS`); ``texts``, when given,
     tallies the text of the frequent keys. Other tables are kept whole.
 
@@ -112,7 +112,7 @@ def slim(batch: pa.RecordBatch, table: str, texts: dict[str, TextTally] | None =
     """
     if table != "requests" or "path" not in batch.schema.names:
         return batch
-    from surgescope.attack.features import asset_expr
+    from surgescope.attack.features import stem_is_asset
 
     text = pl.from_arrow(batch.select(["path", "user_agent"]))
     assert isinstance(text, pl.DataFrame)
@@ -121,9 +121,9 @@ def slim(batch: pa.RecordBatch, table: str, texts: dict[str, TextTally] | None =
     if texts is not None:
         for key, col in TEXT_KEYS.items():
             texts.setdefault(col, TextTally()).add(keys[key], stems[col])
-    asset = text.select(asset_expr())
+    asset = stems.select(stem_is_asset(pl.col("path")))["path"].to_numpy()
     keep = [c for c in batch.schema.names if c not in REQUEST_TEXT]
-    out = batch.select(keep).append_column("asset", asset.to_arrow().column(0).combine_chunks())
+    out = batch.select(keep).append_column("asset", pa.array(asset, pa.bool_()))
     for key in TEXT_KEYS:
         # Copied out through NumPy: the array Polars exports keeps the batch's texts alive
         # (measured: +190 MiB of peak RSS on a 2 M-line log, about one user agent a line).
