@@ -38,6 +38,8 @@ def test_slowloris_log_with_durations(tmp_path):
     assert a["requests"] == g.slow_lines[0]
     assert {s["ip"] for s in a["top_sources"]} <= set(g.slow_clients[0])
     assert a["sources"] <= 300
+    # every slow client can be blocked (they completed connections), not only the top 20
+    assert len(a["block_sources"]) == a["sources"] > 20 and set(a["block_sources"]) <= set(g.slow_clients[0])
     assert "2025-03-10T10:00:00" <= a["start"] < "2025-03-10T10:00:10"
     assert "2025-03-10T10:19:50" <= a["end"] <= "2025-03-10T10:20:00"
     # The attack is slow, not a flood: ~5 lines/s in all, ~0.02/s per client.

@@ -112,6 +112,9 @@ class SlowThresholds:
     """Slow records of one target closer than this belong to one phase."""
 
 
+MAX_BLOCK_SOURCES = 100_000
+"""Cap on ``block_sources`` (as for the other attacks)."""
+
 MAX_DURATION_S = 7 * 86400.0
 """Durations outside 0..this (negative, NaN, absurd values in a hostile log) count as unknown."""
 
@@ -326,6 +329,8 @@ def _attack(r: pl.DataFrame, dst: str, table_name: str, ws: float, top_n: int, f
     }
     if flows:
         attack["flows"] = int(r.height)
+    # Every slow client: they completed connections (not forged), so all can be blocked.
+    attack["block_sources"] = r["src_ip"].drop_nulls().unique().sort().head(MAX_BLOCK_SOURCES).to_list()
     return attack
 
 
@@ -440,4 +445,7 @@ def _fold(a: dict, s: dict) -> dict:
         t["share"] = round(t["packets"] / total, 6)
     merged["top_sources"] = ranked
     merged["notes"] = [*a.get("notes", []), *s["notes"]]
+    blocked = sorted(set(a.get("block_sources") or []) | set(s.get("block_sources") or []))
+    if blocked:
+        merged["block_sources"] = blocked[:MAX_BLOCK_SOURCES]
     return merged
