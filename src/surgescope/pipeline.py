@@ -1,13 +1,15 @@
 """``analyze``: inputs -> tables -> analyses -> :class:`Incident`. No printing, no files written.
 
-Each input is streamed once. While streaming, each batch is cut to the columns the analyses
-read (:func:`slim`: an access log's paths become a static-asset flag, its user agents,
-referers and protocols are dropped), so the table held for the analyses is a fraction of the
-input; then the per-input summary (time span, records per second, top sources) and the
-analyses run on that table.
+Each input is streamed once. An access-log reader is told which columns the analyses read
+(:data:`ANALYSED_REQUEST_COLUMNS`), and while streaming each batch is cut further
+(:func:`slim`: a path becomes a static-asset flag and a key of its query-less stem, a user
+agent a key, and a bounded tally names the frequent keys; methods, referers and protocols are
+dropped), so the table held for the analyses is a fraction of the input. Then the per-input
+summary (time span, records per second, top sources, paths and user agents) and the analyses
+run on that table.
 
-Memory is therefore still linear in the number of records (about 100 bytes a request, plus
-the analyses' working sets), not constant: see bench/bench_memory.py.
+Memory is therefore still linear in the number of records (about 80 bytes a request, plus the
+analyses' working sets), not constant: see bench/bench_memory.py.
 """
 
 from __future__ import annotations
