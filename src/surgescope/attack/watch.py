@@ -24,7 +24,9 @@ tables are most of what is left (~0.5 us per row, half of it the group-by on win
 destination and class with its four distinct counts). Incremental aggregation of the filling
 window (slice aggregates merged) was not done: sums merge, but the distinct counts and the
 per-client table need the key sets, which on a spoofed flood (a new source per packet) are
-as large as the records.
+as large as the records. Bulk replay (``eval_every_s=0``, as fast as possible) gathers reader
+batches to :data:`BULK_ROWS` and runs the window tables on Polars' streaming engine: 790-850 k
+packets/s where it did 580-710 k, the same events (fired at the end of larger batches).
 
 :func:`replay` paces the file at its own speed (``speed=1``), ``speed`` times faster, or as
 fast as possible (``speed=0``), and yields alerts as they fire::
@@ -98,6 +100,9 @@ class StreamDetector:
         self.past: pl.DataFrame | None = None  # the same summed per client, for partial windows
         self.sources = SpaceSaving(top_k)
         self.records = 0
+        self.engine = "auto"
+        """Polars engine of the closing windows' tables: ``streaming`` pays off on frames of
+        several hundred thousand records (bulk replay), ``auto`` on the early path's slices."""
         self.cur_n = 0
         self.eval_n = 0
         self.small_window = small_window
@@ -145,7 +150,7 @@ class StreamDetector:
         """Evaluate complete windows (one or many) with the batch definitions, in time order."""
         if cl.height == 0:
             return []
-        w = features.window_tables(cl, self.ws, self.table, detail=False, client_ips=False)
+        w = features.window_tables(cl, self.ws, self.table, detail=False, client_ips=False, engine=self.engine)
         mine = w.by_client.select(*CLIENT_COLS).filter(may_be_heavy(self.table))
         hist = mine if self.history is None else pl.concat([self.history, mine], how="vertical_relaxed")
         heavy = heavy_clients(features.Windows(w.by_class, w.by_dst, _relevant(hist, mine), w.table, w.window_s), self.th)
@@ -543,10 +548,16 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
     inp = open_input(path, kind)
     det = StreamDetector(inp.table, thresholds, eval_every_s=eval_every_s)
     slow = SlowStream(inp.table) if inp.table in ("requests", "flows") else None
+    frames = _frames(inp.batches())
+    if eval_every_s <= 0 and speed <= 0:
+        # Bulk, as fast as possible: reader batches gathered to BULK_ROWS and their closing windows computed on
+        # Polars' streaming engine (measured on 1 M packets: 580-710 k -> 790-850 k packets/s;
+        # the same alerts on every shared capture, flow file and log).
+        frames, det.engine = _gathered(frames, BULK_ROWS), "streaming"
     wall0 = time.monotonic()
     t0 = None
     last = None
-    for df in _prefetch(_frames(inp.batches())):
+    for df in _prefetch(frames):
         if t0 is None:
             t0 = df["ts"][0]
         ts_ns = df["ts"].dt.epoch("ns").to_numpy()
@@ -589,6 +600,24 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
                 yield _alert(e, last, _clock(t0, wall0, speed, last), time.monotonic() - wall0, det)
     for e in det.close() + (slow.close() if slow else []):
         yield _alert(e, last, _clock(t0, wall0, speed, last), time.monotonic() - wall0, det)
+
+
+BULK_ROWS = 400_000
+"""Records per detector call in bulk replay (larger lost the overlap with the reader thread)."""
+
+
+def _gathered(frames: Iterator[pl.DataFrame], rows: int) -> Iterator[pl.DataFrame]:
+    """Consecutive frames concatenated until they hold at least ``rows`` records."""
+    buf: list[pl.DataFrame] = []
+    held = 0
+    for df in frames:
+        buf.append(df)
+        held += df.height
+        if held >= rows:
+            yield pl.concat(buf, how="vertical_relaxed") if len(buf) > 1 else buf[0]
+            buf, held = [], 0
+    if buf:
+        yield pl.concat(buf, how="vertical_relaxed") if len(buf) > 1 else buf[0]
 
 
 def _frames(batches: Iterable) -> Iterator[pl.DataFrame]:
