@@ -89,15 +89,16 @@ class SlowStream:
         df = pl.concat(self._inbox, how="vertical_relaxed") if len(self._inbox) > 1 else self._inbox[0]
         self._inbox = []
         recs = slow_http.records(df, self.table, self.th)
-        now = df["ts"].max()
-        self._first = self._first or df["ts"].min()
+        now = max(df["ts"].max(), self._now or df["ts"].max())
+        self._first = min(df["ts"].min(), self._first or df["ts"].min())
         self._now = now
         self._chunks.append((now, recs))
         while self._chunks and self._chunks[0][0] < now - self.keep:
             self._chunks.popleft()
         slow = recs.filter(pl.col("slow"))
         for dst, last in slow.group_by("dst").agg(pl.col("ts").max()).iter_rows():
-            self._last_slow[dst] = last
+            # (max: a log's lines may be a little out of order across batches)
+            self._last_slow[dst] = max(last, self._last_slow.get(dst, last))
             if dst in self.active:
                 self._archive[dst].append(slow.filter(pl.col("dst") == dst))
             else:
