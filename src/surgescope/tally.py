@@ -65,8 +65,8 @@ class TextTally:
             self._text = {k: self._text[k] for k in keep}
             self._hits = {k: self._hits[k] for k in keep}
 
-    def top(self, keys: pl.Series, n: int, name: str, weights: pl.Series | None = None) -> list[dict]:
-        """The ``n`` most frequent keys of ``keys`` (weighted by ``weights``) as
+    def top(self, keys: pl.Series, n: int, name: str) -> list[dict]:
+        """The ``n`` most frequent keys of ``keys`` as
         ``[{name: text, "requests": count, "share": of all}]``; a key the tally cannot name
         gets ``name: None`` (it was never frequent in one batch).
 
@@ -76,10 +76,9 @@ class TextTally:
         >>> t.top(text_key(ua), 1, "user_agent")
         [{'user_agent': 'curl', 'requests': 2, 'share': 0.666667}]
         """
-        df = pl.DataFrame({"k": keys, "w": weights if weights is not None else pl.repeat(1, len(keys), eager=True)})
-        total = df["w"].sum() or 1
-        top = (df.drop_nulls("k").group_by("k").agg(pl.col("w").sum())
-               .sort(["w", "k"], descending=[True, False]).head(n))
+        total = len(keys) or 1
+        counts = keys.drop_nulls().rename("k").value_counts(name="w")
+        top = counts.sort(["w", "k"], descending=[True, False]).head(n)
         return [{name: self.text(k), "requests": int(w), "share": round(w / total, 6)} for k, w in top.iter_rows()]
 
     def text(self, key: int) -> str | None:

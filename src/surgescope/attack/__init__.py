@@ -34,8 +34,6 @@ from surgescope.incident import iso
 MAX_BLOCK_SOURCES = 100_000
 """Cap on ``attacks[].block_sources`` (about 1.5 MB of report.json at the cap)."""
 
-
-
 __all__ = ["SpaceSaving", "StaticThresholds", "Thresholds", "Tracker", "analyze", "top_sources"]
 
 RECORD_COLS = (
@@ -257,7 +255,7 @@ def _forged(r: pl.DataFrame, table_name: str) -> dict[str, list[str]]:
         single = int((per_src["len"] == 1).sum())
         if per_src.height >= 100 and single >= 0.8 * per_src.height:
             why.append(f"{single} of {per_src.height} sources sent a single packet: source addresses are likely spoofed")
-        ttl = rv["ttl"].drop_nulls() if "ttl" in rv.columns else pl.Series([], dtype=pl.UInt8)
+        ttl = rv["ttl"].drop_nulls()  # every classified table has the column (null for logs and flows)
         if ttl.n_unique() > 64:
             why.append(f"{ttl.n_unique()} distinct TTLs: random TTLs, typical of spoofing tools")
         out[str(vector)] = why

@@ -127,6 +127,9 @@ def plan(report: dict, allowlist: list[str], aggregate_min: int = 4) -> dict:
     for a in report.get("attacks") or []:
         target = _addr(a.get("target"))
         spoofed = _spoofed(a)
+        # The analysis judges each direct flood's sources (vectors[].spoofed); reports without
+        # that judgement fall back on the attack's notes and attribution.
+        judged = {v.get("vector"): v.get("spoofed") for v in a.get("vectors") or [] if isinstance(v, dict)}
         block_sources = False
         # Every vector of the attack gets its rule, not only the main one: a botnet HTTP flood
         # beside a spoofed SYN flood and a DNS reflection needs all three.
@@ -150,9 +153,6 @@ def plan(report: dict, allowlist: list[str], aggregate_min: int = 4) -> dict:
                         continue
                     ports.append({"target": target, "proto": "udp", "ports": pp, "vector": vector})
                 continue
-            # The analysis judges each direct flood's sources (vectors[].spoofed); reports
-            # without that judgement fall back on the attack's notes and attribution.
-            judged = {v.get("vector"): v.get("spoofed") for v in a.get("vectors") or [] if isinstance(v, dict)}
             forged = spoofed if judged.get(vector) is None else bool(judged[vector])
             if vector in SPOOFABLE and forged:
                 if target is not None:

@@ -59,6 +59,7 @@ from datetime import datetime, timedelta
 import polars as pl
 import pyarrow as pa
 
+from surgescope.attack import MAX_BLOCK_SOURCES
 from surgescope.attack.features import WEB_PORTS, as_frame, window_col
 from surgescope.attack.sources import top_sources
 from surgescope.incident import iso
@@ -111,9 +112,6 @@ class SlowThresholds:
     merge_gap_s: float = 300.0
     """Slow records of one target closer than this belong to one phase."""
 
-
-MAX_BLOCK_SOURCES = 100_000
-"""Cap on ``block_sources`` (as for the other attacks)."""
 
 MAX_DURATION_S = 7 * 86400.0
 """Durations outside 0..this (negative, NaN, absurd values in a hostile log) count as unknown."""

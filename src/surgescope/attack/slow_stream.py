@@ -162,6 +162,6 @@ class SlowStream:
     @staticmethod
     def _event(kind: str, dst: str, a: dict, now: datetime) -> dict:
         return {
-            "event": kind, "dst": dst, "vector": "slow-http", "vectors": [{"vector": "slow-http", "share": 1.0}],
+            "event": kind, "dst": dst, "vector": "slow-http", "vectors": ["slow-http"],
             "window": now, "start_win": _time(a["start"]), "end_win": _time(a["end"]), "attack": a,
         }
