@@ -37,13 +37,13 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import BinaryIO
 
 import numpy as np
 import polars as pl
 
-from surgescope.sources.base import Rejections, iter_chunks
+from surgescope.sources.base import InputError, Rejections, iter_chunks
 
 #: Longest accepted line in bytes; longer lines (e.g. a 10 MB garbage line) are rejected whole
 #: without being held in memory beyond this bound.
@@ -201,6 +201,21 @@ class DelimitedFile:
         if self.header is not None:
             self._pending = self._from_header
             self.header = None
+
+    def columns(self, cols: Mapping[str, int], required: Sequence[str], what: str,
+                stop: str | None = None) -> Iterator[tuple[pl.DataFrame, Excerpt]]:
+        """:meth:`batches` of the columns ``cols`` maps (name -> header position), each frame's
+        columns named ``line`` and those names in header order; :class:`InputError` starting
+        with ``what`` when a ``required`` name is not among them."""
+        missing = [c for c in required if c not in cols]
+        if missing:
+            raise InputError(f"{what} (no column for {', '.join(missing)})")
+        assert self.header is not None
+        names = [f"c{i}" for i in range(len(self.header))]
+        keep = sorted(cols, key=cols.__getitem__)
+        for raw, excerpt in self.batches(names, [f"c{cols[k]}" for k in keep], stop=stop):
+            raw.columns = ["line", *keep]
+            yield raw, excerpt
 
     def batches(self, names: Sequence[str], keep: Sequence[str], stop: str | None = None) -> Iterator[tuple[pl.DataFrame, Excerpt]]:
         """``(DataFrame(line, *keep), excerpt)`` per chunk; ``names`` are all the columns.

@@ -41,7 +41,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from surgescope.sources.base import InputError, Rejections, open_binary
+from surgescope.sources.base import Rejections, open_binary
 from surgescope.sources.delimited import (
     CHUNK_BYTES,
     DelimitedFile,
@@ -126,13 +126,7 @@ def read(path: str | Path, rejections: Rejections, tz: str = "UTC", chunk_size: 
             d.no_header()
             d.header = list(NFDUMP16_FIELDS)
             cols = header_map(d.header)
-        missing = [c for c in REQUIRED if c not in cols]
-        if missing:
-            raise InputError(f"{path}: not an nfdump CSV (no column for {', '.join(missing)})")
-        names = [f"c{i}" for i in range(len(d.header))]
-        keep = sorted(cols, key=cols.__getitem__)
-        for raw, excerpt in d.batches(names, [f"c{cols[k]}" for k in keep], stop="Summary"):
-            raw.columns = ["line", *keep]
+        for raw, excerpt in d.columns(cols, REQUIRED, f"{path}: not an nfdump CSV", stop="Summary"):
             batch = _convert(raw, cols, rejections, tz, excerpt)
             if batch is not None:
                 yield batch
