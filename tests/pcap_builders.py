@@ -10,6 +10,16 @@ from __future__ import annotations
 import ipaddress
 import struct
 
+SHARED_CAPTURES = [
+    "stopddos/amp.TCP.reflection.SYNACK.pcap",
+    "stopddos/amp.TCP.syn.optionallyACK.optionallysamePort.pcapng",
+    "stopddos/amp.UDP.snmp.src161.pcapng",
+    "stopddos/amp.dns.RRSIG.fragmented.pcap",
+    "stopddos/pkt.TCP.synflood.spoofed.pcap",
+    "cic-ddos2019/CIC-DDoS-2019-SynFlood.pcap",
+]
+"""Every capture under ../shared/datasets/pcap (path below it)."""
+
 # ---------------------------------------------------------------------------- frames
 
 

@@ -13,6 +13,7 @@ import pytest
 import zstandard
 from pcap_builders import (
     ARP,
+    SHARED_CAPTURES,
     epb,
     eth,
     icmp,
@@ -53,14 +54,7 @@ def test_sources_md_lists_all_six_captures(datasets: Path) -> None:
     assert on_disk == set(counts)
 
 
-@pytest.mark.parametrize("name", [
-    "stopddos/amp.TCP.reflection.SYNACK.pcap",
-    "stopddos/amp.TCP.syn.optionallyACK.optionallysamePort.pcapng",
-    "stopddos/amp.UDP.snmp.src161.pcapng",
-    "stopddos/amp.dns.RRSIG.fragmented.pcap",
-    "stopddos/pkt.TCP.synflood.spoofed.pcap",
-    "cic-ddos2019/CIC-DDoS-2019-SynFlood.pcap",
-])
+@pytest.mark.parametrize("name", SHARED_CAPTURES)
 def test_shared_capture_counts_and_no_rejections(datasets: Path, name: str) -> None:
     path = datasets / "pcap" / name
     inp = open_input(path)  # kind sniffed from the content

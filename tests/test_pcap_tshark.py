@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 from pcap_builders import (
     ARP,
+    SHARED_CAPTURES,
     eth,
     icmp,
     idb,
@@ -155,17 +156,7 @@ def compare(path: Path, sample: int | None = None, tmp: Path | None = None) -> t
     return want, diffs
 
 
-SHARED = [
-    "stopddos/amp.TCP.reflection.SYNACK.pcap",
-    "stopddos/amp.TCP.syn.optionallyACK.optionallysamePort.pcapng",
-    "stopddos/amp.UDP.snmp.src161.pcapng",
-    "stopddos/amp.dns.RRSIG.fragmented.pcap",
-    "stopddos/pkt.TCP.synflood.spoofed.pcap",
-    "cic-ddos2019/CIC-DDoS-2019-SynFlood.pcap",
-]
-
-
-@pytest.mark.parametrize("name", SHARED)
+@pytest.mark.parametrize("name", SHARED_CAPTURES)
 def test_shared_capture_matches_tshark(datasets: Path, name: str, tmp_path: Path) -> None:
     """All fields of 5,000 packets spread over each file (every packet of the smaller files)."""
     want, diffs = compare(datasets / "pcap" / name, sample=5000, tmp=tmp_path)
