@@ -38,13 +38,13 @@ XSS = [
 """Injections: HTML elements and event handlers, breaking out of style/attributes, Markdown links,
 images, table pipes, code fences, emphasis, headings via newlines, entities, mathtext."""
 
-#: Elements the report itself writes (HTML page and inline Matplotlib SVG); anything else is injected.
+#: Elements the report itself writes (HTML page and inline SVG charts); anything else is injected.
 ALLOWED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "main", "section", "h1", "h2", "h3", "p", "div", "span",
     "strong", "em", "code", "ul", "li", "table", "thead", "tbody", "tr", "th", "td", "figure", "figcaption",
     "details", "summary", "footer", "a", "br", "pre", "hr", "ol", "blockquote", "del", "s",
-    # SVG written by Matplotlib
-    "svg", "defs", "g", "path", "text", "clippath", "use", "rect", "line", "polyline", "circle",
+    # SVG written by report/charts.py
+    "svg", "defs", "g", "path", "text", "clippath", "rect",
 }
 
 

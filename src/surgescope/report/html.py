@@ -7,9 +7,9 @@ provenance.
 
 Every string that came from an input (paths, user agents, addresses, AS names, claim texts,
 rejection excerpts) goes through :func:`e`, which clips it and escapes it for HTML text and
-attribute values; the charts are Matplotlib SVG whose text Matplotlib escapes as XML. The page
-also carries a Content-Security-Policy that forbids scripts, so even a missed escape could not
-run code. It runs no JavaScript at all.
+attribute values; the charts are hand-written SVG whose texts :mod:`surgescope.report.charts`
+clips and escapes the same way. The page also carries a Content-Security-Policy that forbids
+scripts, so even a missed escape could not run code. It runs no JavaScript at all.
 
 >>> page = render({"title": "<b>x</b>", "inputs": [], "outage": {"waves": []}, "attacks": []})
 >>> "<b>x</b>" in page, "&lt;b&gt;x&lt;/b&gt;" in page
