@@ -488,38 +488,82 @@ def test_projection_regex_is_still_anchored(tmp_path):
 ANALYSED = ("ts", "src_ip", "method", "path", "status", "bytes", "host", "duration_s", "user_agent")
 
 
+#: The reader's routes for plain lines: (name, NATIVE, PLAIN). The compiled scanner takes what it
+#: can, _plain the rest, the regexes what neither takes; "regex" is every line through the regexes.
+ROUTES = [("native", True, True), ("plain", False, True), ("regex", False, False)]
+
+
 def read_both(path: Path, monkeypatch, **options) -> tuple[pl.DataFrame, Rejections, int]:
-    """Read ``path`` with the plain path and with the regexes alone; assert that the two agree
-    on every column (values and types) and every rejection (line, reason, excerpt). Returns
-    the table, the rejections and how many lines the plain path cut."""
-    cut = 0
-    real_plain = accesslog._plain
+    """Read ``path`` by every route (:data:`ROUTES`); assert that they agree on every column
+    (values and types) and every rejection (line, reason, excerpt). Returns the table, the
+    rejections and how many lines the plain path cut (with the scanner off); asserts that the
+    scanner, when built, took only such lines."""
+    counts = {"plain": 0, "scanned": 0}
+    real_plain, real_scanned = accesslog._plain, accesslog._scanned
 
-    def counting(lines, spec):
-        nonlocal cut
-        req, rest = real_plain(lines, spec)
-        cut += 0 if req is None else req.height
-        return req, rest
+    def counting(real, key):
+        def count(lines, spec):
+            req, rest = real(lines, spec)
+            counts[key] += 0 if req is None else req.height
+            return req, rest
 
-    monkeypatch.setattr(accesslog, "_plain", counting)
-    out = {}
-    for plain in (True, False):
+        return count
+
+    monkeypatch.setattr(accesslog, "_plain", counting(real_plain, "plain"))
+    monkeypatch.setattr(accesslog, "_scanned", counting(real_scanned, "scanned"))
+    out, cut = {}, {}
+    for name, native, plain in ROUTES:
+        monkeypatch.setattr(accesslog, "NATIVE", native)
         monkeypatch.setattr(accesslog, "PLAIN", plain)
+        counts.update(plain=0, scanned=0)
         rej = Rejections(max_samples=1_000_000)
         table = pa.Table.from_batches(list(accesslog.read(path, rej, **options)), schema=REQUESTS)
-        out[plain] = (table, rej)
-    (t1, r1), (t0, r0) = out[True], out[False]
-    assert t1.schema == t0.schema
-    for name in t0.column_names:
-        a, b = t1.column(name), t0.column(name)
-        if pa.types.is_timestamp(a.type):  # as stored: a time beyond datetime's range has no Python value
-            a, b = a.cast(pa.int64()), b.cast(pa.int64())
-        assert a.equals(b), name
-    assert r1.count == r0.count
-    assert [(s.where, s.reason, s.excerpt) for s in r1.samples] == [(s.where, s.reason, s.excerpt) for s in r0.samples]
-    df = pl.from_arrow(t1)
+        out[name] = (table, rej)
+        cut[name] = dict(counts)
+    t0, r0 = out["regex"]
+    for name in ("native", "plain"):
+        t1, r1 = out[name]
+        assert t1.schema == t0.schema
+        for col in t0.column_names:
+            a, b = t1.column(col), t0.column(col)
+            if pa.types.is_timestamp(a.type):  # as stored: a time beyond datetime's range has no Python value
+                a, b = a.cast(pa.int64()), b.cast(pa.int64())
+            assert a.equals(b), (name, col)
+        assert r1.count == r0.count
+        assert [(s.where, s.reason, s.excerpt) for s in r1.samples] == [(s.where, s.reason, s.excerpt) for s in r0.samples]
+    plain_cut = cut["plain"]["plain"]
+    # the scanner takes a subset of the plain lines, and the plain path the rest of them
+    assert cut["native"]["scanned"] + cut["native"]["plain"] == plain_cut
+    if accesslog._clfscan is None:
+        assert cut["native"]["scanned"] == 0
+    df = pl.from_arrow(out["native"][0])
     assert isinstance(df, pl.DataFrame)
-    return df, r1, cut
+    return df, out["native"][1], plain_cut
+
+
+def test_the_scanner_is_built():
+    """make install builds the compiled scanner; without it the reader works but is slower."""
+    assert accesslog._clfscan is not None
+    assert accesslog.native_available()
+
+
+def test_scanner_takes_the_plain_lines_of_real_logs(apache, monkeypatch):
+    """On apache_logs the scanner takes every plain line but those with a non-ASCII head."""
+    taken = []
+    real = accesslog._scanned
+
+    def count(lines, spec):
+        req, rest = real(lines, spec)
+        taken.append(0 if req is None else req.height)
+        return req, rest
+
+    monkeypatch.setattr(accesslog, "_scanned", count)
+    df, rej = read(apache)
+    lines = apache.read_bytes().splitlines()
+    odd = sum(b"\\" in ln or ln.count(b'"') < 6 for ln in lines)
+    assert odd == 4
+    assert sum(taken) == 10_000 - odd
+    assert df.height == 10_000
 
 
 @pytest.mark.parametrize("fmt", ["auto", "combined", "common"])
@@ -611,6 +655,41 @@ NEAR_PLAIN = [
     '- - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
     '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua\x00\x7f\x1b"',
     '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "r\x0bx" "ua"',
+    # what the compiled scanner must parse exactly as the regexes, or leave to them
+    '010.001.2.3 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '256.1.1.1 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4.5 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1234.1.1.1 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '0.0.0.0 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '255.255.255.255 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '::ffff:1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/MAR/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [29/Feb/2024:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [29/Feb/2100:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [29/Feb/2000:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [00/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [31/Dec/1969:23:59:59 -2359] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [01/Jan/1678:00:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [01/Jan/1678:00:00:00 +0001] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [31/Dec/2261:23:59:59 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [31/Dec/2261:23:59:59 -0001] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/0000:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0060] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +2400] "GET /a HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 999999999999999999 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 9999999999999999999 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 0 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "" ""',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua" "x\\"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "- -" "ua ✓ ünï"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a-path-longer-than-twelve HTTP/1.1" 200 5 "-" "ua"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1"',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000]',
+    '1 - - [',
+    'a b c',
 ]
 
 

@@ -25,8 +25,9 @@ of the line, unless ``strict=True``, which rejects it as "unterminated quoted fi
 Parsing is vectorised: the file is read in chunks of bytes split at newlines, each chunk
 becomes one Arrow string array without copying line by line, and Polars
 ``str.extract_groups`` runs the format's regular expression over the whole chunk. For the
-built-in formats, lines of the plain shape (no escapes, three-word request, ...) take a cheaper
-route with the same result (see :func:`_plain`).
+built-in formats, lines of the plain shape (no escapes, three-word request, ...) take cheaper
+routes with the same result: a compiled scanner (``_clfscan.c``, :func:`_scanned`) where it is
+built, then :func:`_plain`; the regexes read only what neither takes.
 
 >>> import tempfile, pathlib
 >>> from surgescope.sources.base import Rejections
@@ -57,6 +58,11 @@ import pyarrow as pa
 from surgescope import ipaddr
 from surgescope.schema import REQUESTS
 from surgescope.sources.base import InputError, Rejections, open_binary
+
+try:  # the compiled scanner of plain lines (_clfscan.c); without it the Polars routes do it all
+    from surgescope.sources import _clfscan
+except ImportError:  # pragma: no cover - a build without a C compiler
+    _clfscan = None
 
 #: Lines longer than this (bytes) are rejected as "line too long" and never held whole.
 MAX_LINE_BYTES = 64 * 1024
@@ -612,6 +618,86 @@ def _plain(lines: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame | None, pl.Dat
     return df.filter(good).drop("ok"), lines.filter(~good)
 
 
+# --------------------------------------------------------------------------------------------
+# Plain lines, compiled: the same shape as _plain, scanned byte by byte (_clfscan.c)
+
+#: Read plain lines with the compiled scanner when it is built; False leaves them to
+#: :func:`_plain` and the regexes (the tests read all ways and compare).
+NATIVE = True
+
+
+def native_available() -> bool:
+    """Is the compiled scanner of plain lines built (and switched on)?"""
+    return NATIVE and _clfscan is not None
+
+
+def _scanned(lines: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame | None, pl.DataFrame]:
+    """(requests of the plain lines, as :func:`_plain` makes them, or None; the other lines).
+
+    The scanner reads the lines where Polars holds them (an Arrow string_view array) and
+    returns views into the same buffers, so no text is copied. It takes a subset of the lines
+    :func:`_plain` takes (ASCII head, an exact CLF time in range, ...); the rest go on to it.
+    Measured with bench/bench_reader_paths.py: see the module docstring of ``_clfscan.c``.
+    """
+    combined = _PLAIN_FORMATS[spec.name][1]
+    arr = lines["line"].to_arrow(compat_level=pl.CompatLevel.newest())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.type != pa.string_view():
+        arr = arr.cast(pa.string_view())
+    n = len(arr)
+    _, views, *data = arr.buffers()
+    views = views.slice(arr.offset * 16, n * 16)
+    ok = np.empty(n, np.uint8)
+    ts = np.empty(n, np.int64)
+    status = np.empty(n, np.int32)
+    nbytes = np.empty(n, np.int64)
+    fields = np.empty((6, n, 16), np.uint8)
+    dash = np.empty((6, n), np.uint8)
+    lo = np.empty(n, np.uint64)
+    if not _clfscan.scan(views, tuple(data), n, combined, ok, ts, status, nbytes, fields, dash, lo):
+        return None, lines
+    g = spec.groups
+
+    def null(dtype: pl.DataType) -> pl.Series:
+        return pl.repeat(None, n, dtype=dtype, eager=True)
+
+    def text(i: int, group: str, dash_null: bool) -> pl.Series:
+        if group not in g or (i >= 4 and not combined):
+            return null(pl.String())
+        valid = None
+        if dash_null and dash[i].any():
+            valid = pa.py_buffer(np.packbits(dash[i] == 0, bitorder="little"))
+        a = pa.Array.from_buffers(pa.string_view(), n, [valid, pa.py_buffer(fields[i]), *data])
+        return pl.Series(a)
+
+    missing = nbytes < 0
+    df = pl.DataFrame(
+        {
+            "n": lines["n"],
+            "ts": pl.Series(ts).cast(pl.Datetime("ns", "UTC")),
+            "src_ip": text(0, "ip", False),
+            "method": text(1, "request", True),
+            "path": text(2, "request", False),
+            "protocol": text(3, "request", False),
+            "status": pl.Series(status) if "status" in g else null(pl.Int32()),
+            "bytes": pl.Series(nbytes).set(pl.Series(missing), None) if "bytes" in g else null(pl.Int64()),
+            "referer": text(4, "referer", True),
+            "user_agent": text(5, "ua", True),
+            "host": null(pl.String()),
+            "duration_s": null(pl.Float64()),
+            "q": pl.repeat('"', n, eager=True),
+            "line": lines["line"],
+            # the address parsed already where it is a canonical IPv4 (see to_batch)
+            "src_ip_lo": pl.Series(lo).set(pl.Series(lo == 0), None),
+        }
+    )
+    good = pl.Series(ok.view(np.bool_))
+    if good.all():
+        return df, lines.clear()
+    return df.filter(good), lines.filter(~good)
+
+
 def parse_lines(
     lines: pl.DataFrame, spec: Spec, strict: bool = False, max_line: int = MAX_LINE_BYTES
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -619,9 +705,13 @@ def parse_lines(
     over = too_long(lines, max_line)
     long = lines.filter(over).select("n", "line")
     lines = lines.filter(~over).select("n", "line")
-    plain = None
+    ready = []  # requests of the plain lines, read by the cheaper routes
+    if native_available() and spec.name in _PLAIN_FORMATS and lines.height:
+        scanned, lines = _scanned(lines, spec)
+        ready.append(scanned)
     if PLAIN and spec.name in _PLAIN_FORMATS and lines.height:
         plain, lines = _plain(lines, spec)
+        ready.append(plain)
     hit, miss = _extract(lines, spec.regex)
     if spec.lenient is None and hit["line"].str.contains("\\", literal=True).any():
         # A log_format regex admits backslash escapes in quoted fields.
@@ -633,8 +723,11 @@ def parse_lines(
             hit2 = hit2.with_columns(_unescape(pl.col(c)) for c in ("request", "path", "referer", "ua"))
             hit = pl.concat([hit, hit2], how="diagonal_relaxed").sort("n")
     req = _convert(hit)
-    if plain is not None:
-        req = plain if not req.height else pl.concat([plain, req]).sort("n")
+    parts = [df for df in (*ready, req) if df is not None and df.height]
+    if len(parts) == 1:
+        req = parts[0]
+    elif parts:
+        req = pl.concat(parts, how="diagonal").sort("n")
     blank = miss["line"].str.strip_chars().str.len_bytes() == 0
     bad = pl.col("ts").is_null()
     rejected = [
@@ -673,8 +766,23 @@ def addresses(ip: pl.Series) -> tuple[np.ndarray, np.ndarray, pl.Series]:
 
 
 def to_batch(df: pl.DataFrame) -> pa.RecordBatch:
-    """Requests frame with ``src_ip`` text -> Arrow batch of :data:`REQUESTS` (addresses parsed)."""
-    hi, lo, text = addresses(df["src_ip"])
+    """Requests frame with ``src_ip`` text -> Arrow batch of :data:`REQUESTS` (addresses parsed).
+
+    Where the frame holds ``src_ip_lo`` already (the compiled scanner parsed a canonical IPv4
+    address: its text is its canonical form), only the other rows are parsed here.
+    """
+    if "src_ip_lo" in df.columns:
+        known = df["src_ip_lo"]
+        hi, lo, text = np.zeros(df.height, np.uint64), known.fill_null(0).to_numpy(writable=True), df["src_ip"]
+        rest = np.flatnonzero(known.is_null().to_numpy())
+        if len(rest):
+            idx = pl.Series(rest)
+            rhi, rlo, rtext = addresses(df["src_ip"].gather(idx))
+            hi[rest], lo[rest] = rhi, rlo
+            text = text.scatter(idx, rtext)
+        df = df.drop("src_ip_lo")
+    else:
+        hi, lo, text = addresses(df["src_ip"])
     ok = ipaddr.valid(hi, lo)
     # string_view is Polars' own layout (no copy); the one cast below makes the schema's strings.
     newest = pl.CompatLevel.newest()
