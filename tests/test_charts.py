@@ -237,3 +237,21 @@ def test_reduce_idx_is_each_bins_first_maximum():
     edges = np.linspace(0, len(values), 301).astype(int)
     ref = [a + int(np.argmax(values[a:b])) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
     assert idx.tolist() == ref
+
+
+def test_points_read_every_time_form_in_time_order():
+    # report.json's "Z" texts (NumPy's fast path) and, mixed, what parse_time also accepts:
+    # offsets, epoch nanoseconds, datetimes; an unknown time drops its point, a missing value is 0.
+    z = [{"t": "2025-03-10T14:02:00Z", "value": 3}, {"t": "2025-03-10T14:00:00.500Z", "value": None},
+         {"t": "2025-03-10T14:01:00Z", "value": "7"}]
+    times, values = charts.points(z)
+    assert times == [datetime(2025, 3, 10, 14, 0, 0, 500_000, tzinfo=UTC), datetime(2025, 3, 10, 14, 1, tzinfo=UTC),
+                     datetime(2025, 3, 10, 14, 2, tzinfo=UTC)]
+    assert values.tolist() == [0.0, 7.0, 3.0]
+    mixed = [{"t": "2025-03-10T10:02:00-04:00", "count": 1}, {"t": 1741615200 * 10**9, "count": 2},
+             {"t": "not a time", "count": 9}, {"t": datetime(2025, 3, 10, 13, 0, tzinfo=UTC), "count": "x"}]
+    times, values = charts.points(mixed)
+    # 10:02 EDT = 14:02 UTC; 1741615200 s = 2025-03-10 14:00 UTC; "x" is no number: 0.
+    assert times == [datetime(2025, 3, 10, 13, 0, tzinfo=UTC), datetime(2025, 3, 10, 14, 0, tzinfo=UTC),
+                     datetime(2025, 3, 10, 14, 2, tzinfo=UTC)]
+    assert values.tolist() == [0.0, 2.0, 1.0]

@@ -53,25 +53,60 @@ _VALUE_KEYS = ("value", "count", "reports", "pps", "rps", "bps", "packets", "req
 
 def points(seq: Sequence[dict[str, Any]]) -> tuple[list[datetime], np.ndarray]:
     """Times and values of a series given as ``[{t, value}, ...]`` (common key names accepted)."""
+    ts, values, _ = _points(seq)
+    return [datetime.fromtimestamp(t, UTC) for t in ts.tolist()], values
+
+
+def _points(seq: Sequence[dict[str, Any]], value_key: str | None = None,
+            also: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Epoch seconds and values of a series, in time order, without the points whose time is
+    unknown; ``also``: more numeric fields of the same points (NaN where missing)."""
     if not seq:
-        return [], np.zeros(0)
+        return np.zeros(0), np.zeros(0), [np.zeros(0) for _ in also]
     first = seq[0]
     tk = next((k for k in _TIME_KEYS if k in first), None)
-    vk = next((k for k in _VALUE_KEYS if k in first), None)
+    vk = value_key or next((k for k in _VALUE_KEYS if k in first), None)
     if tk is None or vk is None:
-        return [], np.zeros(0)
-    times, values = [], []
-    for p in seq:
-        t = parse_time(p.get(tk))
-        if t is None:
-            continue
-        times.append(t)
-        try:
-            values.append(float(p.get(vk) or 0.0))
-        except (TypeError, ValueError):
-            values.append(0.0)
-    order = np.argsort(_epoch(times), kind="stable") if times else np.zeros(0, int)
-    return [times[i] for i in order], np.asarray(values, dtype=float)[order]
+        return np.zeros(0), np.zeros(0), [np.zeros(0) for _ in also]
+    ts = _epochs_of([p.get(tk) for p in seq])
+    values = _floats([p.get(vk) for p in seq], missing=0.0)
+    extra = [_floats([p.get(k) for p in seq], missing=np.nan) for k in also]
+    known = ~np.isnan(ts)
+    order = np.flatnonzero(known)[np.argsort(ts[known], kind="stable")]
+    return ts[order], values[order], [x[order] for x in extra]
+
+
+def _epochs_of(raw: list[Any]) -> np.ndarray:
+    """Epoch seconds (NaN if unknown) of time values. report.json's ``...Z`` ISO texts are parsed
+    by NumPy in one call; anything else (offsets, datetimes, epoch ns) by parse_time, one by one."""
+    try:
+        text = np.array(raw, dtype=str)
+        if len(text) and bool(np.all(np.char.endswith(text, "Z"))):
+            ns = np.char.rstrip(text, "Z").astype("datetime64[ns]").astype(np.int64)
+            return ns / 1e9
+    except (TypeError, ValueError):
+        pass
+    parsed = [parse_time(t) for t in raw]
+    return np.array([t.timestamp() if t is not None else np.nan for t in parsed], dtype=float)
+
+
+def _floats(raw: list[Any], missing: float) -> np.ndarray:
+    """Numbers of a field: ``missing`` for None; anything not a number counts as 0 (as float(x or 0))."""
+    obj = np.array(raw, dtype=object)
+    obj[np.equal(obj, None)] = missing
+    try:
+        return obj.astype(float)
+    except (TypeError, ValueError):
+        return np.array([_float(x, missing) for x in obj.tolist()])
+
+
+def _float(x: Any, missing: float) -> float:
+    if x is None:
+        return missing
+    try:
+        return float(x or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _epoch(times: Sequence[datetime]) -> np.ndarray:
@@ -110,9 +145,14 @@ def _zone_name(tz: str | None, when: datetime | None) -> str:
 def _outage_series(report: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     """(name, points) of the series the waves were found in: reports first, else requests."""
     outage = report.get("outage") or {}
+    seq = outage.get("series") or []
+    names = [str(p.get("series", "reports")) for p in seq]
     groups: dict[str, list[dict[str, Any]]] = {}
-    for p in outage.get("series") or []:
-        groups.setdefault(str(p.get("series", "reports")), []).append(p)
+    if len(set(names)) == 1:  # the usual case: one series, no regrouping
+        groups[names[0]] = seq
+    else:
+        for name, p in zip(names, seq, strict=True):
+            groups.setdefault(name, []).append(p)
     for name in ("reports", "requests", *groups):
         if groups.get(name):
             return name, groups[name]
@@ -312,25 +352,22 @@ def _span(box: _Box, a: float, b: float, colour: str, opacity: float) -> str:
 def reports_chart(report: dict[str, Any], tz: str | None = None) -> str | None:
     """Report counts over time, zoomed on the waves, each wave shaded and its peak labelled."""
     name, series = _outage_series(report)
-    times, values = points(series)
+    # The detector's expected value comes with the points (NaN where it had no baseline yet).
+    with_expected = bool(series) and "expected" in series[0]
+    ts, values, extra = _points(series, also=("expected",) if with_expected else ())
+    expected = extra[0] if with_expected else None
     waves = [w for w in (report.get("outage") or {}).get("waves") or [] if parse_time(w.get("start"))]
-    if not times:
+    if not len(ts):
         return None
-    ts = _epoch(times)
-    # The detector's expected value, aligned with the points (NaN where it had no baseline yet).
-    expected = None
-    if series and "expected" in series[0]:
-        by_t = {parse_time(p.get("t")): p.get("expected") for p in series}
-        expected = np.array([float(by_t.get(t)) if by_t.get(t) is not None else np.nan for t in times])
     if waves:
         # Zoom on the waves (two hours either side): the full series is in report.json.
         lo = min(parse_time(w["start"]) for w in waves) - timedelta(hours=2)
         hi = max(parse_time(w.get("end") or w["start"]) for w in waves) + timedelta(hours=2)
         keep = np.flatnonzero((ts >= lo.timestamp()) & (ts <= hi.timestamp()))
         if len(keep):
-            times, ts, values = [times[i] for i in keep], ts[keep], values[keep]
+            ts, values = ts[keep], values[keep]
             expected = expected[keep] if expected is not None else None
-    full = len(times)
+    full = len(ts)
     idx = _reduce_idx(values, MAX_POINTS)
     ts_r, values_r = ts[idx], values[idx]
     if expected is None or full > MAX_POINTS * 4 or np.isnan(expected).all():
@@ -380,7 +417,7 @@ def reports_chart(report: dict[str, Any], tz: str | None = None) -> str | None:
     body += marks
     body.append(box.frame())
     body.append(_text(12, box.top + box.height / 2, ylabel, rotate=True, anchor="middle", baseline="middle"))
-    body.append(_text(box.left + box.width / 2, h - 10, f"time ({_zone_name(tz, times[len(times) // 2])})", anchor="middle"))
+    body.append(_text(box.left + box.width / 2, h - 10, f"time ({_zone_name(tz, datetime.fromtimestamp(ts[len(ts) // 2], UTC))})", anchor="middle"))
     body.append(_text(box.right, box.bottom + 8 + 2.3 * FONT_SIZE, date, anchor="end"))
     if expected is not None:
         lx, ly = box.left + 10, box.top + 12
@@ -395,17 +432,17 @@ METRICS = (("pps", "packets/s"), ("bps", "bits/s"), ("rps", "requests/s"), ("val
 """Traffic timeline fields drawn, one panel row each, with their axis labels."""
 
 
-def _traffic_series(report: dict[str, Any]) -> list[tuple[str, list[datetime], np.ndarray]]:
-    """(label, times, values) per drawn metric of the traffic timelines (not the outage series)."""
+def _traffic_series(report: dict[str, Any]) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(label, epoch seconds, values) per drawn metric of the traffic timelines (not the outage series)."""
     out = []
     for name, seq in (report.get("timelines") or {}).items():
-        if name in ("reports", "requests") or not isinstance(seq, list) or not seq:
+        if name in ("reports", "requests") or not isinstance(seq, list) or not seq or not isinstance(seq[0], dict):
             continue
         keys = [(k, label) for k, label in METRICS if k in seq[0]]
         for k, label in keys:
-            times, values = points([{"t": p.get("t"), "value": p.get(k)} for p in seq])
-            if times and np.any(values):
-                out.append((label if name == "traffic" else f"{clip(name, 16)} {label}", times, values))
+            ts, values, _ = _points(seq, value_key=k)
+            if len(ts) and np.any(values):
+                out.append((label if name == "traffic" else f"{clip(name, 16)} {label}", ts, values))
     return out[:3]
 
 
@@ -433,17 +470,17 @@ def traffic_chart(report: dict[str, Any], tz: str | None = None) -> str | None:
     each attack) gets one column per excerpt, so each stays readable. With more excerpts than
     columns fit, one continuous axis whose lines break at each gap.
     """
-    series = [(label, times, _epoch(times), values) for label, times, values in _traffic_series(report)]
+    series = _traffic_series(report)
     attacks = report.get("attacks") or []
     if not series:
         return None
-    segs = _segments(series[0][2])
+    segs = _segments(series[0][1])
     if len(segs) > 6:  # too many excerpts for columns: draw one continuous axis
-        segs = [(0, len(series[0][2]))]
+        segs = [(0, len(series[0][1]))]
     rows, cols = len(series), len(segs)
     zone = ZoneInfo(tz) if tz else UTC
     # Columns share their time range (that of the first series' excerpt), rows their value range.
-    first_ts = series[0][2]
+    first_ts = series[0][1]
     col_range = [(float(first_ts[a]), float(first_ts[b - 1])) for a, b in segs]
     phases = []
     colours: dict[str, str] = {}
@@ -458,7 +495,7 @@ def traffic_chart(report: dict[str, Any], tz: str | None = None) -> str | None:
     row_h, gap_y = 125.0, 22.0
     w = 900.0
     h = head + rows * row_h + (rows - 1) * gap_y + 62
-    yticks = [_nice_ticks(float(np.nanmax(v)) * 1.08) for _, _, _, v in series]
+    yticks = [_nice_ticks(float(np.nanmax(v)) * 1.08) for _, _, v in series]
     label_w = max(_y_label_width(t, _si) for t in yticks)
     left = 14 + SMALL + label_w + 12
     gap_x = 18.0 if cols > 1 else 0.0
@@ -467,7 +504,7 @@ def traffic_chart(report: dict[str, Any], tz: str | None = None) -> str | None:
     tick_size = FONT_SIZE if cols == 1 else SMALL - 0.5
     body, defs = [], []
     date = ""
-    for r, (label, _, ts, values) in enumerate(series):
+    for r, (label, ts, values) in enumerate(series):
         top_y = head + r * (row_h + gap_y)
         own = _segments(ts) if cols > 1 else [(0, len(ts))]
         for c in range(cols):
@@ -499,7 +536,7 @@ def traffic_chart(report: dict[str, Any], tz: str | None = None) -> str | None:
     note = "; one column per capture excerpt" if cols > 1 else ""
     when = f", {date}" if date else ""
     body.append(_text(left + (w - left - 16) / 2, h - 10,
-                      f"time ({_zone_name(tz, series[0][1][0])}{when}); shaded: attack phases{note}", size=SMALL, anchor="middle"))
+                      f"time ({_zone_name(tz, datetime.fromtimestamp(first_ts[0], UTC))}{when}); shaded: attack phases{note}", size=SMALL, anchor="middle"))
     return _doc(w, h, "trf", "traffic over time with attack phases", [f"<defs>{''.join(defs)}</defs>", *body])
 
 
