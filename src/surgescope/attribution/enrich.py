@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
@@ -141,8 +141,14 @@ def _index_v6(table: dict[str, np.ndarray], qh: np.ndarray, ql: np.ndarray) -> n
     return np.where(inside, i + len(table["v4_start"]), -1)
 
 
-def _values(table: dict[str, np.ndarray], idx: np.ndarray, key: str, fill) -> np.ndarray:
+def _values(table: Mapping[str, np.ndarray], idx: np.ndarray, key: str, fill) -> np.ndarray:
     v4 = table[f"v4_{key}"]
+    if len(idx) == 0 or idx.max() < len(v4):
+        # IPv4 ranges only: the IPv6 values are neither read (geodata.Table loads on first
+        # use) nor copied
+        out = v4[np.maximum(idx, 0)]
+        out[idx < 0] = fill
+        return out
     # a trailing fill value makes "no range" (-1) an ordinary index: one gather, no np.where
     vals = np.concatenate([v4, table[f"v6_{key}"], np.array([fill], dtype=v4.dtype)])
     return vals[idx]
@@ -162,29 +168,33 @@ DENSE_ASN = 1 << 20
 
 
 @cache
-def _org_maps() -> tuple[np.ndarray, np.ndarray]:
-    """(owner index by AS number for AS < DENSE_ASN, owner names + a trailing None)."""
+def _org_dense() -> np.ndarray:
+    """Owner index (``org_idx``) by AS number for AS < DENSE_ASN; -1 for none."""
     t = geodata.load("asn")
-    names = np.array(geodata.org_names() + [None], dtype=object)
-    dense = np.full(DENSE_ASN, len(names) - 1, dtype=np.int32)
+    dense = np.full(DENSE_ASN, -1, dtype=np.int32)
     small = t["org_asn"] < DENSE_ASN
     dense[t["org_asn"][small]] = t["org_idx"][small]
-    dense[0] = len(names) - 1
-    return dense, names
+    dense[0] = -1
+    return dense
 
 
 def as_orgs(numbers: np.ndarray) -> np.ndarray:
-    """Organisation name of each AS number (object array; None for 0 or unknown)."""
+    """Organisation name of each AS number (object array; None for 0 or unknown).
+
+    Only the names of the distinct owners found are decoded (:func:`geodata.org_name_strings`)."""
     t = geodata.load("asn")
-    dense, names = _org_maps()
     numbers = np.asarray(numbers, dtype=np.uint32)
-    idx = dense[np.minimum(numbers, DENSE_ASN - 1)]
+    idx = _org_dense()[np.minimum(numbers, DENSE_ASN - 1)]
     big = np.flatnonzero(numbers >= DENSE_ASN)
     if len(big):
         k = np.minimum(np.searchsorted(t["org_asn"], numbers[big]), len(t["org_asn"]) - 1)
         found = t["org_asn"][k] == numbers[big]
-        idx[big] = np.where(found, t["org_idx"][k], len(names) - 1)
-    return names[idx]
+        idx[big] = np.where(found, t["org_idx"][k], -1)
+    uniq, inv = np.unique(idx, return_inverse=True)
+    known = uniq >= 0
+    names = np.full(len(uniq), None, dtype=object)
+    names[known] = geodata.org_name_strings(uniq[known])
+    return names[np.asarray(inv).ravel()]
 
 
 def asn(hi, lo) -> tuple[np.ndarray, np.ndarray]:
@@ -419,6 +429,12 @@ def enrich(table: pa.Table | pl.DataFrame, prefix: str = "src",
 # --------------------------------------------------------------------------- provenance
 
 
+@cache
+def _iptocc_version() -> str:
+    # importlib.metadata scans site-packages on every call (~4 ms): once per process.
+    return version("iptocc")
+
+
 def data_sources(mmdb_paths: Sequence[str | Path] = ()) -> list[dict]:
     """Every enrichment's source, licence, attribution and data date, for the report."""
     meta = geodata.metadata().get("tables", {})
@@ -434,10 +450,10 @@ def data_sources(mmdb_paths: Sequence[str | Path] = ()) -> list[dict]:
             "data_date": m.get("data_date"),
         })
     out.append({
-        "name": "IP -> registered country (RIR allocations)", "source": f"PyPI iptocc {version('iptocc')}",
+        "name": "IP -> registered country (RIR allocations)", "source": f"PyPI iptocc {_iptocc_version()}",
         "url": "https://github.com/roniemartinez/IPToCC", "licence": "MIT OR Apache-2.0 (RIR statistics data)",
         "attribution": "Registry allocation data of AFRINIC, APNIC, ARIN, LACNIC and RIPE NCC via iptocc.",
-        "data_date": f"as packaged in iptocc {version('iptocc')}",
+        "data_date": f"as packaged in iptocc {_iptocc_version()}",
     })
     out.append({
         "name": "special-purpose address ranges", "source": SPECIAL_SOURCE,

@@ -176,22 +176,38 @@ def collect(tables: Iterable[pa.Table | pl.DataFrame], attacks: Sequence[dict] |
 
 
 def per_source(rows: pl.DataFrame, mmdb_paths: Sequence[str] = ()) -> pl.DataFrame:
-    """One row per source: records, bytes, TTL spread, SYN/ACK counts, plus the enrichment."""
-    agg = rows.group_by("src_ip_hi", "src_ip_lo").agg(
+    """One row per source: records, bytes, TTL spread, SYN/ACK counts, plus the enrichment.
+
+    Also what :func:`classify_sources` and :func:`reflection` judge each source by, so the
+    rows are grouped by source once: ``rst`` (RST packets), ``udp`` (UDP rows), ``udp_amp``
+    (UDP rows from an amplification port or fragments) and ``udp_amp_known`` (UDP rows where
+    that is known: a fragment's ports are not)."""
+    udp = pl.col("proto") == 17
+    amp = pl.col("src_port").is_in(list(_udp_service_ports())) | pl.col("frag")
+    # Lazy: the same group-by measured ~1.8x cheaper than eager on a 2 M-line log's attack.
+    agg = rows.lazy().group_by("src_ip_hi", "src_ip_lo").agg(
         pl.col("src_ip").first(),
         pl.col("weight").sum().alias("records"),
         pl.col("bytes").sum(),
         pl.len().alias("rows"),
         pl.col("ttl").min().alias("ttl_min"), pl.col("ttl").max().alias("ttl_max"),
         pl.col("syn").sum(), pl.col("ack").sum(), pl.col("synack").sum(), pl.col("reply").sum(),
-        pl.col("opens").sum(),
-    ).sort("records", "src_ip", descending=[True, False])
+        pl.col("opens").sum(), pl.col("rst").sum(),
+        udp.sum().alias("udp"), (udp & amp).sum().alias("udp_amp"), (udp & amp.is_not_null()).sum().alias("udp_amp_known"),
+    ).sort("records", "src_ip", descending=[True, False]).collect()
     if agg.height == 0:
         return agg.with_columns(
             *(pl.lit(None, pl.String).alias(c) for c in ("country", "country_registry", "country_whois", "as_org", "as_class", "special")),
             pl.lit(None, pl.Boolean).alias("countries_agree"), pl.lit(None, pl.UInt32).alias("asn"),
         )
     return geo.enrich(agg, mmdb_paths=mmdb_paths)
+
+
+def _amp_share() -> pl.Expr:
+    """Share of a source's UDP rows (where known) from amplification ports or fragments; 0
+    without any (the mean :func:`reflection` and :func:`classify_sources` judge by)."""
+    known = pl.col("udp_amp_known")
+    return pl.when(known > 0).then(pl.col("udp_amp") / known).otherwise(pl.lit(0.0))
 
 
 # --------------------------------------------------------------------------- reflection
@@ -227,9 +243,7 @@ def reflection(traffic: Traffic, attacks: Sequence[dict] | None = None) -> dict:
     n_src = max(traffic.sources.height, 1)
     # a reflector answers from its service port: most of its UDP packets carry it (a random-port
     # flood also hits port 53 now and then, so one packet from an amplification port proves nothing)
-    per_src = udp.group_by("src_ip_hi", "src_ip_lo").agg(
-        (pl.col("src_port").is_in(list(ports)) | pl.col("frag")).mean().alias("amp"))
-    amp_src = int((per_src["amp"] >= 0.5).sum())
+    amp_src = int(traffic.sources.select((_amp_share() >= 0.5).sum()).item()) if traffic.sources.height else 0
     synack_src = int((traffic.sources["synack"] > 0).sum()) if traffic.sources.height else 0
 
     service, port, tcp_port = None, None, None
@@ -406,17 +420,9 @@ def classify_sources(traffic: Traffic, light: bool = False) -> pl.DataFrame:
     s = traffic.sources
     if s.height == 0:
         return s.with_columns(pl.lit(None, pl.String).alias("source_class"))
-    keys = ["src_ip_hi", "src_ip_lo"]
-    ports = list(_udp_service_ports())
     rows = traffic.rows
-    udp = rows.filter(pl.col("proto") == 17).group_by(keys).agg(
-        (pl.col("src_port").is_in(ports) | pl.col("frag")).mean().alias("_amp"), pl.len().alias("_udp"))
-    s = s.join(udp, on=keys, how="left").with_columns(pl.col("_amp").fill_null(0.0), pl.col("_udp").fill_null(0))
-    if "rst" in rows.columns:
-        rst = rows.group_by(keys).agg(pl.col("rst").sum().alias("_rst"))
-        s = s.join(rst, on=keys, how="left").with_columns(pl.col("_rst").fill_null(0))
-    else:
-        s = s.with_columns(pl.lit(0, pl.Int64).alias("_rst"))
+    # per-source UDP and RST counts come with the sources (:func:`per_source`)
+    s = s.with_columns(_amp_share().alias("_amp"), pl.col("udp").alias("_udp"), pl.col("rst").alias("_rst"))
     rewritten = pl.col("special").is_in(REWRITTEN_SPECIAL).fill_null(False)
     reflector = (
         ((pl.col("_amp") >= 0.5) & (2 * pl.col("_udp") >= pl.col("rows")))

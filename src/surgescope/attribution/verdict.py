@@ -188,11 +188,18 @@ def attribute(
     anonymisers = None if anonymisers is None else list(anonymisers)  # read once, used per attack too
     if attacks:
         enrich_top_sources(attacks)
+    return _attribute(attacks, tables, anonymisers, top, mmdb_paths)
+
+
+def _attribute(attacks: Sequence[dict] | None, tables: list[pa.Table | pl.DataFrame], anonymisers: list[str] | None,
+               top: int, mmdb_paths: Sequence[str], one_of_many: bool = False) -> dict:
+    """:func:`attribute` once the top sources are enriched; ``one_of_many=True`` for one attack of
+    several (its caller keeps a few fields and lists the data sources itself)."""
     per_attack = []
     if attacks and len(attacks) > 1:
         # each attack judged on its own traffic: a reflected phase and a direct phase differ
         for i, a in enumerate(attacks):
-            sub = attribute([a], tables, anonymisers, top=5, mmdb_paths=mmdb_paths)
+            sub = _attribute([a], tables, anonymisers, 5, mmdb_paths, one_of_many=True)
             a["attribution"] = {
                 "confidence": sub["confidence"], "reflected": sub["reflected"],
                 "spoofing_suspected": sub["spoofing_suspected"], "rewritten": sub["rewritten"],
@@ -304,7 +311,7 @@ def attribute(
         "country_agreement": disp.get("agreement"),
         "described": "located sources" if mixed else "all sources",
         "source_classes": counts,
-        "data_sources": geo.data_sources(mmdb_paths),
+        "data_sources": [] if one_of_many else geo.data_sources(mmdb_paths),
     }
 
 
