@@ -71,8 +71,8 @@ static int clf_time(const uint8_t *p, int64_t *ns) {
         !digits(p + 18, 2, &ss) || p[20] != ' ' || (p[21] != '+' && p[21] != '-') ||
         !digits(p + 22, 2, &oh) || !digits(p + 24, 2, &om))
         return 0;
-    for (int i = 0; i < 12; i++)
-        if (memcmp(p + 3, MONTHS[i], 3) == 0) mon = i + 1;
+    for (int i = 0; i < 12 && mon < 0; i++)
+        if (p[3] == MONTHS[i][0] && p[4] == MONTHS[i][1] && p[5] == MONTHS[i][2]) mon = i + 1;
     if (mon < 0 || d < 1 || hh > 23 || mm > 59 || ss > 59 || oh > 23 || om > 59) return 0;
     static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -122,9 +122,17 @@ static void set_view(uint8_t *v, const uint8_t *line, int32_t buf, int32_t off, 
     }
 }
 
+/* The last time text parsed and its value: a log's lines come in time order, many in the same
+ * second, so most lines repeat the previous line's time text. */
+typedef struct {
+    uint8_t text[26];
+    int64_t ns;
+    int valid;
+} time_cache;
+
 /* One line; 1 when plain. starts/lens receive each field's place within the line. */
-static int scan(const uint8_t *p, int32_t n, int combined, int64_t *ts, int32_t *status, int64_t *nbytes,
-                int32_t *starts, int32_t *lens) {
+static int scan(const uint8_t *p, int32_t n, int combined, time_cache *tc, int64_t *ts, int32_t *status,
+                int64_t *nbytes, int32_t *starts, int32_t *lens) {
     int32_t i = 0;
     /* ip, ident, user: words separated by single spaces */
     for (int w = 0; w < 3; w++) {
@@ -135,7 +143,14 @@ static int scan(const uint8_t *p, int32_t n, int combined, int64_t *ts, int32_t 
         i++;
     }
     if (i + 30 > n || p[i] != '[') return 0;
-    if (!clf_time(p + i + 1, ts)) return 0;
+    if (tc->valid && memcmp(tc->text, p + i + 1, 26) == 0) {
+        *ts = tc->ns;
+    } else {
+        if (!clf_time(p + i + 1, ts)) return 0;
+        memcpy(tc->text, p + i + 1, 26);
+        tc->ns = *ts;
+        tc->valid = 1;
+    }
     i += 27;
     if (p[i] != ']' || p[i + 1] != ' ' || p[i + 2] != '"') return 0;
     i += 3;
@@ -260,6 +275,7 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     int32_t *status = hs[3].b.buf;
     uint64_t *lo = hs[7].b.buf;
     Py_ssize_t plain = 0;
+    time_cache tc = {{0}, 0, 0};
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t r = 0; r < n; r++) {
         const uint8_t *v = views + r * 16;
@@ -275,7 +291,7 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
         int32_t starts[NFIELDS] = {0}, lens[NFIELDS] = {0};
         /* combined: no backslash anywhere in the line (as accesslog._plain) */
         int good = line != NULL && !(combined && memchr(line, '\\', (size_t)len) != NULL) &&
-                   scan(line, len, combined, &ts[r], &status[r], &nbytes[r], starts, lens);
+                   scan(line, len, combined, &tc, &ts[r], &status[r], &nbytes[r], starts, lens);
         ok[r] = (uint8_t)good;
         for (int f = 0; f < NFIELDS; f++) {
             uint8_t *out = fields + ((Py_ssize_t)f * n + r) * 16;
