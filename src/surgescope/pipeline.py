@@ -98,13 +98,56 @@ ANALYSED_REQUEST_COLUMNS = ("ts", "src_ip", "path", "status", "bytes", "host", "
 (:meth:`surgescope.sources.accesslog.Spec.project`) is told so."""
 
 
+def key_texts(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The first half of :func:`slim`, pure and thread-safe (the reader runs it on its threads):
+    a requests batch gains ``asset`` (the path is a page's static asset,
+    :func:`surgescope.attack.features.stem_is_asset`) and the keys of its path (query string
+    removed) and user agent (:data:`TEXT_KEYS`); ``path`` becomes its stem; the other free text
+    (:data:`REQUEST_TEXT`) is dropped. Text becomes string_view, Polars' own layout: every
+    analysis converts the table to Polars, and views convert without a copy.
+    """
+    if "path" not in batch.schema.names or "path_key" in batch.schema.names:
+        return batch
+    from surgescope.attack.features import stem_is_asset
+
+    text = pl.from_arrow(batch.select(["path", "user_agent"]))
+    assert isinstance(text, pl.DataFrame)
+    stems = text.select(path_stem(pl.col("path")), "user_agent")
+    keys = stems.select(text_key(pl.col("path")).alias("path_key"), text_key(pl.col("user_agent")).alias("ua_key"))
+    asset = stems.select(stem_is_asset(pl.col("path")))["path"].to_numpy()
+    keep = [c for c in batch.schema.names if c not in REQUEST_TEXT]
+    out = batch.select(keep).append_column("asset", pa.array(asset, pa.bool_()))
+    for key in TEXT_KEYS:
+        # Copied out through NumPy: the array Polars exports keeps the batch's texts alive
+        # (measured: +190 MiB of peak RSS on a 2 M-line log, about one user agent a line).
+        k = keys[key]
+        out = out.append_column(key, pa.array(k.fill_null(0).to_numpy(), pa.uint64(), mask=k.is_null().to_numpy()))
+    views = pa.schema([f.with_type(pa.string_view()) if f.type == pa.string() else f for f in out.schema])
+    out = out.cast(views)
+    newest = pl.CompatLevel.newest()
+    for col in TEXT_KEYS.values():  # the texts the tally reads, dropped by tally_texts
+        out = out.append_column(col, stems[col].to_arrow(compat_level=newest))
+    return out
+
+
+def tally_texts(batch: pa.RecordBatch, texts: dict[str, TextTally] | None) -> pa.RecordBatch:
+    """The second half of :func:`slim`, in file order: ``texts`` tallies the text of the
+    frequent keys of a :func:`key_texts` batch, whose texts are then dropped."""
+    if texts is not None:
+        for key, col in TEXT_KEYS.items():
+            keys, values = pl.from_arrow(batch.column(key)), pl.from_arrow(batch.column(col))
+            assert isinstance(keys, pl.Series) and isinstance(values, pl.Series)
+            texts.setdefault(col, TextTally()).add(keys, values)
+    return batch.drop_columns(list(TEXT_KEYS.values()))
+
+
 def slim(batch: pa.RecordBatch, table: str, texts: dict[str, TextTally] | None = None) -> pa.RecordBatch:
     """The columns of one batch that the analyses read.
 
-    Requests lose their free text (:data:`REQUEST_TEXT`) and gain ``asset`` (the path is a
-    page's static asset, :func:`surgescope.attack.features.stem_is_asset`) and the keys of their
-    path (query string removed) and user agent (:data:`TEXT_KEYS`); ``texts``, when given,
-    tallies the text of the frequent keys. Other tables are kept whole.
+    Requests lose their free text (:data:`REQUEST_TEXT`) and gain ``asset`` and the keys of
+    their path and user agent (:func:`key_texts`, which the reader may have run already);
+    ``texts``, when given, tallies the text of the frequent keys (:func:`tally_texts`). Other
+    tables are kept whole.
 
     >>> from surgescope.schema import REQUESTS
     >>> b = pa.RecordBatch.from_pylist([{"ts": 0, "path": "/s.css?v=1"}], schema=REQUESTS)
@@ -114,27 +157,7 @@ def slim(batch: pa.RecordBatch, table: str, texts: dict[str, TextTally] | None =
     """
     if table != "requests" or "path" not in batch.schema.names:
         return batch
-    from surgescope.attack.features import stem_is_asset
-
-    text = pl.from_arrow(batch.select(["path", "user_agent"]))
-    assert isinstance(text, pl.DataFrame)
-    stems = text.select(path_stem(pl.col("path")), "user_agent")
-    keys = stems.select(text_key(pl.col("path")).alias("path_key"), text_key(pl.col("user_agent")).alias("ua_key"))
-    if texts is not None:
-        for key, col in TEXT_KEYS.items():
-            texts.setdefault(col, TextTally()).add(keys[key], stems[col])
-    asset = stems.select(stem_is_asset(pl.col("path")))["path"].to_numpy()
-    keep = [c for c in batch.schema.names if c not in REQUEST_TEXT]
-    out = batch.select(keep).append_column("asset", pa.array(asset, pa.bool_()))
-    for key in TEXT_KEYS:
-        # Copied out through NumPy: the array Polars exports keeps the batch's texts alive
-        # (measured: +190 MiB of peak RSS on a 2 M-line log, about one user agent a line).
-        k = keys[key]
-        out = out.append_column(key, pa.array(k.fill_null(0).to_numpy(), pa.uint64(), mask=k.is_null().to_numpy()))
-    # Text as string_view, Polars' own layout: every analysis converts the table to Polars,
-    # and views convert without a copy.
-    views = pa.schema([f.with_type(pa.string_view()) if f.type == pa.string() else f for f in out.schema])
-    return out.cast(views)
+    return tally_texts(key_texts(batch), texts)
 
 
 OPTIONAL_REQUEST_COLUMNS = ("host", "duration_s")
@@ -149,6 +172,9 @@ def read_input(inp: Input, progress: Progress | None = None, keep_all: bool = Fa
     batches, seen = [], 0
     if not keep_all and inp.table == "requests":
         inp.options.setdefault("columns", ANALYSED_REQUEST_COLUMNS)
+        # The costly half of slim on the reader's threads (measured: the main thread, which
+        # also cuts the chunks into lines, was the read's bottleneck once parsing got cheap).
+        inp.options.setdefault("transform", key_texts)
     for b in inp.batches():
         batches.append(b if keep_all else slim(b, inp.table, inp.texts))
         seen += b.num_rows

@@ -827,6 +827,7 @@ def read(
     max_line: int = MAX_LINE_BYTES,
     chunk_bytes: int = CHUNK_BYTES,
     columns: Collection[str] | None = None,
+    transform: Transform | None = None,
     **_ignored: object,
 ) -> Iterator[pa.RecordBatch]:
     """Stream an access log as :data:`~surgescope.schema.REQUESTS` batches (one per chunk).
@@ -834,19 +835,24 @@ def read(
     ``fmt``: ``auto`` | ``combined`` | ``common`` | ``vhost_combined``; ``log_format``: an nginx
     ``log_format`` string (overrides ``fmt``); ``strict``: reject a last quoted field that lacks
     its closing quote instead of accepting it to the end of the line; ``columns``: the
-    requests-table columns the caller reads (the others are left null, see :meth:`Spec.project`).
+    requests-table columns the caller reads (the others are left null, see :meth:`Spec.project`);
+    ``transform``: applied to each batch on the reader's threads (see :func:`guarded`).
     """
     spec = (compile_log_format(log_format) if log_format else builtin_spec(fmt)).project(columns)
 
-    work = guarded(lambda lines: parse_lines(lines, spec, strict=strict, max_line=max_line))
+    work = guarded(lambda lines: parse_lines(lines, spec, strict=strict, max_line=max_line), transform)
     yield from ordered_map(work, line_batches(path, rejections, max_line=max_line, chunk_bytes=chunk_bytes), rejections)
 
 
 Work = Callable[[pl.DataFrame], tuple["pa.RecordBatch | None", pl.DataFrame]]
 
+Transform = Callable[[pa.RecordBatch], pa.RecordBatch]
+"""A caller's per-batch reduction, run on the reader's threads so that it uses the cores while
+the next chunk is read (the pipeline's :func:`surgescope.pipeline.key_texts`)."""
 
-def guarded(parse: Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]) -> Work:
-    """A chunk's work: ``parse`` then :func:`to_batch`, with a safety net.
+
+def guarded(parse: Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]], transform: Transform | None = None) -> Work:
+    """A chunk's work: ``parse``, :func:`to_batch` then ``transform``, with a safety net.
 
     Should a chunk raise anyway (an input no test foresaw), it is parsed again line by line
     and only the lines that still fail are rejected, with the error's type as the reason:
@@ -855,7 +861,10 @@ def guarded(parse: Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]) 
 
     def one(lines: pl.DataFrame) -> tuple[pa.RecordBatch | None, pl.DataFrame]:
         req, rej = parse(lines)
-        return (to_batch(req) if req.height else None), rej
+        if not req.height:
+            return None, rej
+        batch = to_batch(req)
+        return (transform(batch) if transform else batch), rej
 
     def work(lines: pl.DataFrame) -> tuple[pa.RecordBatch | None, pl.DataFrame]:
         try:
@@ -872,7 +881,7 @@ def guarded(parse: Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]) 
                 if batch is not None:
                     batches.append(batch)
                 rejected.append(rej.select("n", "reason", "line"))
-            merged = pa.Table.from_batches(batches, schema=REQUESTS).combine_chunks().to_batches()
+            merged = pa.Table.from_batches(batches, schema=batches[0].schema if batches else REQUESTS).combine_chunks().to_batches()
             return (merged[0] if merged else None), pl.concat(rejected)
 
     return work

@@ -79,6 +79,7 @@ import pyarrow as pa
 from surgescope.sources.accesslog import (
     CHUNK_BYTES,
     MAX_LINE_BYTES,
+    Transform,
     epoch_ns,
     guarded,
     in_ns_range,
@@ -359,9 +360,11 @@ def read(
     *,
     max_line: int = MAX_LINE_BYTES,
     chunk_bytes: int = CHUNK_BYTES,
+    transform: Transform | None = None,
     **_ignored: object,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream a JSON-lines access log as :data:`~surgescope.schema.REQUESTS` batches."""
+    """Stream a JSON-lines access log as :data:`~surgescope.schema.REQUESTS` batches;
+    ``transform`` as for the text formats (:func:`surgescope.sources.accesslog.guarded`)."""
 
-    work = guarded(lambda lines: parse_lines(lines, max_line=max_line))
+    work = guarded(lambda lines: parse_lines(lines, max_line=max_line), transform)
     yield from ordered_map(work, line_batches(path, rejections, max_line=max_line, chunk_bytes=chunk_bytes), rejections)
