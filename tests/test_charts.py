@@ -255,3 +255,33 @@ def test_points_read_every_time_form_in_time_order():
     assert times == [datetime(2025, 3, 10, 13, 0, tzinfo=UTC), datetime(2025, 3, 10, 14, 0, tzinfo=UTC),
                      datetime(2025, 3, 10, 14, 2, tzinfo=UTC)]
     assert values.tolist() == [0.0, 2.0, 1.0]
+
+
+@pytest.mark.parametrize("case", ["one point", "all zero", "nan and inf", "decades"])
+def test_degenerate_series_give_valid_charts(case):
+    t = [T0 + timedelta(minutes=i) for i in range(50)]
+    values: list = [float(i % 5) for i in range(50)]
+    if case == "one point":
+        t, values = t[:1], [5.0]
+    elif case == "all zero":
+        values = [0.0] * 50
+    elif case == "nan and inf":
+        values[10], values[20] = float("nan"), float("inf")
+    elif case == "decades":
+        t[0] = datetime(1970, 1, 1, tzinfo=UTC)  # an epoch-0 time among 2025 ones
+    seq = [{"t": _iso(x), "value": v, "pps": v} for x, v in zip(t, values, strict=True)]
+    r = {"outage": {"series": seq, "waves": []}, "timelines": {"traffic": seq}}
+    for markup in (charts.reports_chart(r, "Europe/Kyiv"), charts.traffic_chart(r, "Europe/Kyiv") if case != "all zero" else None):
+        if markup is None:
+            continue
+        root = svg(markup)
+        for e in root.iter():
+            for k, v in e.attrib.items():
+                assert "nan" not in v.lower() and "inf" not in v.lower(), (k, v)
+        # Time ticks stay few whatever the span (labels are "HH:MM", "HH:MM:SS" or "Mon DD").
+        ticks = [s for s in texts(root) if re.fullmatch(r"\d\d:\d\d(:\d\d)?|[A-Z][a-z]{2} \d\d", s)]
+        assert 1 <= len(ticks) <= 10
+    if case == "nan and inf":
+        line = data_paths(svg(charts.traffic_chart(r)))[0]
+        assert len(coords(line)) == 48  # the two points without a finite value are left out
+    assert charts.traffic_chart({"timelines": {"traffic": [{"t": p["t"], "pps": 0.0} for p in seq]}}) is None  # nothing to show

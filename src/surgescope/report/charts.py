@@ -60,7 +60,8 @@ def points(seq: Sequence[dict[str, Any]]) -> tuple[list[datetime], np.ndarray]:
 def _points(seq: Sequence[dict[str, Any]], value_key: str | None = None,
             also: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Epoch seconds and values of a series, in time order, without the points whose time is
-    unknown; ``also``: more numeric fields of the same points (NaN where missing)."""
+    unknown or whose value is not a finite number; ``also``: more numeric fields of the same
+    points (NaN where missing)."""
     if not seq:
         return np.zeros(0), np.zeros(0), [np.zeros(0) for _ in also]
     first = seq[0]
@@ -71,7 +72,8 @@ def _points(seq: Sequence[dict[str, Any]], value_key: str | None = None,
     ts = _epochs_of([p.get(tk) for p in seq])
     values = _floats([p.get(vk) for p in seq], missing=0.0)
     extra = [_floats([p.get(k) for p in seq], missing=np.nan) for k in also]
-    known = ~np.isnan(ts)
+    # A point with no known time or no finite value is not drawn (as Matplotlib skipped NaN).
+    known = ~np.isnan(ts) & np.isfinite(values)
     order = np.flatnonzero(known)[np.argsort(ts[known], kind="stable")]
     return ts[order], values[order], [x[order] for x in extra]
 
@@ -299,7 +301,8 @@ def _time_ticks(t0: float, t1: float, zone: Any, max_ticks: int) -> tuple[np.nda
     """Ticks at round local clock times between ``t0`` and ``t1`` (epoch seconds): their epoch
     seconds, their labels and the date(s) they fall on (shown once, beside the axis)."""
     span = max(t1 - t0, 1.0)
-    step = next((s for s in _TIME_STEPS if span / s <= max_ticks - 1), _TIME_STEPS[-1])
+    year = _TIME_STEPS[-1]
+    step = next((s for s in _TIME_STEPS if span / s <= max_ticks - 1), year * math.ceil(span / year / (max_ticks - 1)))
     off0 = _offset(zone, t0)
     local = np.arange(math.ceil((t0 + off0) / step) * step, t1 + off0 + 1e-6, step)
     # Back to UTC with each tick's own offset, so a tick after a DST change still sits on the round hour.
@@ -310,12 +313,17 @@ def _time_ticks(t0: float, t1: float, zone: Any, max_ticks: int) -> tuple[np.nda
     else:
         clock = "%H:%M:%S" if step < 60 else "%H:%M"
         labels = [d.strftime("%b %d") if step >= 3600 and d.hour == 0 and d.minute == 0 else d.strftime(clock) for d in when]
+    return ticks, labels, _dates(t0, t1, zone, years=step >= 86400)
+
+
+def _dates(t0: float, t1: float, zone: Any, *, years: bool = False) -> str:
+    """The local date (or year) of a time range, or its first and last: what tick labels leave out."""
     first, last = datetime.fromtimestamp(t0, zone), datetime.fromtimestamp(t1, zone)
-    if step >= 86400:
-        date = first.strftime("%Y") if first.year == last.year else f"{first:%Y} – {last:%Y}"
-    else:
-        date = first.strftime("%Y-%m-%d") if first.date() == last.date() else f"{first:%Y-%m-%d} – {last:%m-%d}"
-    return ticks, labels, date
+    if years:
+        return first.strftime("%Y") if first.year == last.year else f"{first:%Y} – {last:%Y}"
+    if first.date() == last.date():
+        return first.strftime("%Y-%m-%d")
+    return f"{first:%Y-%m-%d} – {last:%m-%d}" if first.year == last.year else f"{first:%Y-%m-%d} – {last:%Y-%m-%d}"
 
 
 def _offset(zone: Any, t: float) -> float:
@@ -534,6 +542,8 @@ def traffic_chart(report: dict[str, Any], tz: str | None = None) -> str | None:
                             body.append(_text(xa, y, n, size=SMALL - 1, colour=colour))
         body.append(_text(12, top_y + row_h / 2, label, size=SMALL, rotate=True, anchor="middle", baseline="middle"))
     note = "; one column per capture excerpt" if cols > 1 else ""
+    if cols > 1:  # the excerpts' dates, from the first to the last
+        date = _dates(float(first_ts[0]), float(first_ts[-1]), zone)
     when = f", {date}" if date else ""
     body.append(_text(left + (w - left - 16) / 2, h - 10,
                       f"time ({_zone_name(tz, datetime.fromtimestamp(first_ts[0], UTC))}{when}); shaded: attack phases{note}", size=SMALL, anchor="middle"))
