@@ -69,6 +69,12 @@ def test_headline_charts_and_tables_are_visible(report_html, browser, width, hei
         assert charts.nth(i).is_visible()
         b = charts.nth(i).bounding_box()
         assert b is not None and 0 < b["width"] <= width and b["height"] > 50
+    # The charts' own text is rendered: a wave label, the time axis in the report's zone, a share.
+    for label in ("wave 2: 41,143", "time (EDT)", "50.0 %"):
+        text = page.locator("svg.chart text", has_text=label)
+        assert text.count() == 1, label
+        box = text.bounding_box()
+        assert box is not None and box["width"] > 0, label
     for section in ("#outage", "#attack", "#sources", "#attribution", "#claims", "#inputs"):
         table = page.locator(f"{section} table").first
         table.scroll_into_view_if_needed()
