@@ -315,8 +315,83 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(lines_doc,
+"lines(data, views) -> int\n\n"
+"Lay Arrow string views (16 bytes each, into the writable ``views``) over the lines of ``data``,\n"
+"each line with its newline; ``data`` must end with a newline and hold at most len(views) // 16\n"
+"of them, and at most 2 GiB. Returns the number of lines.");
+
+/* Lines of a chunk as string views over the chunk itself: what accesslog._lines_frame did with
+ * NumPy (a newline mask, its nonzero, offsets) and Polars' conversion of those offsets to views,
+ * in one memchr pass (measured: the read's main thread spent most of its time there). */
+static PyObject *py_lines(PyObject *self, PyObject *args) {
+    PyObject *data_o, *views_o;
+    if (!PyArg_ParseTuple(args, "OO", &data_o, &views_o)) return NULL;
+    held_buffer d = {0}, v = {0};
+    PyObject *result = NULL;
+    if (!take(data_o, &d, 0, 0, "data") || !take(views_o, &v, 1, 0, "views")) goto done;
+    if (d.b.len > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "data larger than 2 GiB");
+        goto done;
+    }
+    const uint8_t *p = d.b.buf;
+    uint8_t *out = v.b.buf;
+    Py_ssize_t room = v.b.len / 16, n = 0, len = d.b.len;
+    int overflow = 0;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t at = 0;
+    while (at < len) {
+        const uint8_t *nl = memchr(p + at, '\n', (size_t)(len - at));
+        Py_ssize_t end = nl ? (nl - p) + 1 : len;
+        if (n >= room) {
+            overflow = 1;
+            break;
+        }
+        set_view(out + n * 16, p, 0, 0, (int32_t)at, (int32_t)(end - at));
+        n++;
+        at = end;
+    }
+    Py_END_ALLOW_THREADS
+    if (overflow)
+        PyErr_SetString(PyExc_ValueError, "more lines than views");
+    else
+        result = PyLong_FromSsize_t(n);
+done:
+    if (d.held) PyBuffer_Release(&d.b);
+    if (v.held) PyBuffer_Release(&v.b);
+    return result;
+}
+
+PyDoc_STRVAR(count_doc,
+"count(data) -> int\n\n"
+"The number of newlines in ``data`` (memchr: bytes.count measured 5x slower on a 16 MiB chunk).");
+
+static PyObject *py_count(PyObject *self, PyObject *args) {
+    PyObject *data_o;
+    if (!PyArg_ParseTuple(args, "O", &data_o)) return NULL;
+    held_buffer d = {0};
+    if (!take(data_o, &d, 0, 0, "data")) {
+        if (d.held) PyBuffer_Release(&d.b);
+        return NULL;
+    }
+    const uint8_t *p = d.b.buf;
+    Py_ssize_t len = d.b.len, n = 0, at = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (at < len) {
+        const uint8_t *nl = memchr(p + at, '\n', (size_t)(len - at));
+        if (!nl) break;
+        n++;
+        at = (nl - p) + 1;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&d.b);
+    return PyLong_FromSsize_t(n);
+}
+
 static PyMethodDef methods[] = {
+    {"count", py_count, METH_VARARGS, count_doc},
     {"scan", py_scan, METH_VARARGS, scan_doc},
+    {"lines", py_lines, METH_VARARGS, lines_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -282,6 +282,15 @@ def _lines_frame(data: memoryview, first: int, ascii_hint: bool = False) -> pl.D
     Python (measured on 117 MB: ``str.split`` + ``explode`` 2.3 s, this 0.05 s). Each line
     keeps its newline (cutting it out would copy the chunk); the regexes stop at it.
     """
+    ascii = ascii_hint or data.obj.isascii()  # valid UTF-8 without checking (the usual case)
+    if ascii and native_available() and len(data) < 2**31:
+        # The compiled scanner lays the views itself: one memchr pass (see _clfscan.lines).
+        n = _clfscan.count(data)
+        views = np.empty((n, 16), np.uint8)
+        _clfscan.lines(data, views)
+        nums = pl.Series("n", np.arange(first, first + n, dtype=np.int64))
+        arr = pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views), pa.py_buffer(data)])
+        return pl.DataFrame([nums, pl.Series("line", arr)])
     buf = np.frombuffer(data, dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
     n = len(nl)
@@ -289,7 +298,7 @@ def _lines_frame(data: memoryview, first: int, ascii_hint: bool = False) -> pl.D
     offsets[0] = 0
     offsets[1:] = nl + 1
     nums = pl.Series("n", np.arange(first, first + n, dtype=np.int64))
-    if ascii_hint or data.obj.isascii():  # valid UTF-8 without checking (the usual case)
+    if ascii:
         arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
         return pl.DataFrame([nums, pl.Series("line", arr)])
     # Only lines with non-ASCII bytes can be invalid UTF-8: check just those, in Python, and
