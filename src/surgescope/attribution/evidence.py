@@ -139,8 +139,9 @@ def _normalise(df: pl.DataFrame, kind: str) -> pl.DataFrame:
 
 
 def collect(tables: Iterable[pa.Table | pl.DataFrame], attacks: Sequence[dict] | None = None,
-            mmdb_paths: Sequence[str] = ()) -> Traffic:
-    """The attack's inbound traffic from every traffic table, normalised, with per-source figures."""
+            mmdb_paths: Sequence[str] = (), memo: dict | None = None) -> Traffic:
+    """The attack's inbound traffic from every traffic table, normalised, with per-source
+    figures (``memo``: see :func:`per_source`)."""
     frames, kinds, victim = [], [], None
     wins = _windows(attacks)
     for t in tables:
@@ -172,11 +173,12 @@ def collect(tables: Iterable[pa.Table | pl.DataFrame], attacks: Sequence[dict] |
     rows = pl.concat(frames, how="vertical_relaxed") if frames else _normalise(
         pl.DataFrame(schema={"ts": pl.Datetime("ns", "UTC"), "src_ip": pl.String, "src_ip_hi": pl.UInt64,
                              "src_ip_lo": pl.UInt64, "bytes": pl.Int64}), "requests")
-    return Traffic(rows=rows, sources=per_source(rows, mmdb_paths), kinds=kinds, victim=victim)
+    return Traffic(rows=rows, sources=per_source(rows, mmdb_paths, memo), kinds=kinds, victim=victim)
 
 
-def per_source(rows: pl.DataFrame, mmdb_paths: Sequence[str] = ()) -> pl.DataFrame:
-    """One row per source: records, bytes, TTL spread, SYN/ACK counts, plus the enrichment.
+def per_source(rows: pl.DataFrame, mmdb_paths: Sequence[str] = (), memo: dict | None = None) -> pl.DataFrame:
+    """One row per source: records, bytes, TTL spread, SYN/ACK counts, plus the enrichment
+    (``memo``: addresses already enriched by earlier calls, see :func:`enrich.enrich`).
 
     Also what :func:`classify_sources` and :func:`reflection` judge each source by, so the
     rows are grouped by source once: ``rst`` (RST packets), ``udp`` (UDP rows), ``udp_amp``
@@ -200,7 +202,7 @@ def per_source(rows: pl.DataFrame, mmdb_paths: Sequence[str] = ()) -> pl.DataFra
             *(pl.lit(None, pl.String).alias(c) for c in ("country", "country_registry", "country_whois", "as_org", "as_class", "special")),
             pl.lit(None, pl.Boolean).alias("countries_agree"), pl.lit(None, pl.UInt32).alias("asn"),
         )
-    return geo.enrich(agg, mmdb_paths=mmdb_paths)
+    return geo.enrich(agg, mmdb_paths=mmdb_paths, memo=memo)
 
 
 def _amp_share() -> pl.Expr:

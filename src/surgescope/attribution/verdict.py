@@ -188,18 +188,20 @@ def attribute(
     anonymisers = None if anonymisers is None else list(anonymisers)  # read once, used per attack too
     if attacks:
         enrich_top_sources(attacks)
-    return _attribute(attacks, tables, anonymisers, top, mmdb_paths)
+    return _attribute(attacks, tables, anonymisers, top, mmdb_paths, memo={})
 
 
 def _attribute(attacks: Sequence[dict] | None, tables: list[pa.Table | pl.DataFrame], anonymisers: list[str] | None,
-               top: int, mmdb_paths: Sequence[str], one_of_many: bool = False) -> dict:
+               top: int, mmdb_paths: Sequence[str], memo: dict, one_of_many: bool = False) -> dict:
     """:func:`attribute` once the top sources are enriched; ``one_of_many=True`` for one attack of
-    several (its caller keeps a few fields and lists the data sources itself)."""
+    several (its caller keeps a few fields and lists the data sources itself). ``memo`` holds
+    the addresses enriched so far: each attack's sources are enriched once, not again when
+    the attacks are pooled."""
     per_attack = []
     if attacks and len(attacks) > 1:
         # each attack judged on its own traffic: a reflected phase and a direct phase differ
         for i, a in enumerate(attacks):
-            sub = _attribute([a], tables, anonymisers, 5, mmdb_paths, one_of_many=True)
+            sub = _attribute([a], tables, anonymisers, 5, mmdb_paths, memo, one_of_many=True)
             a["attribution"] = {
                 "confidence": sub["confidence"], "reflected": sub["reflected"],
                 "spoofing_suspected": sub["spoofing_suspected"], "rewritten": sub["rewritten"],
@@ -217,7 +219,7 @@ def _attribute(attacks: Sequence[dict] | None, tables: list[pa.Table | pl.DataFr
     if unlocatable and len(unlocatable) < len(per_attack):
         left_out = {id(a) for _, a, _ in unlocatable}
         located = [a for a in attacks if id(a) not in left_out]
-    traffic = ev.collect(tables, located, mmdb_paths)
+    traffic = ev.collect(tables, located, mmdb_paths, memo)
     no_attack = attacks is not None and len(attacks) == 0
     classes = ev.classify_sources(traffic, light=True)
     counts = ev.class_counts(classes)
