@@ -285,3 +285,23 @@ def test_degenerate_series_give_valid_charts(case):
         line = data_paths(svg(charts.traffic_chart(r)))[0]
         assert len(coords(line)) == 48  # the two points without a finite value are left out
     assert charts.traffic_chart({"timelines": {"traffic": [{"t": p["t"], "pps": 0.0} for p in seq]}}) is None  # nothing to show
+
+
+def test_rendering_the_report_imports_no_plotting_library(tmp_path):
+    # The charts are hand-written so that writing a report costs no Matplotlib import (1.3 CPU-s
+    # in `analyze`): a fresh interpreter writes the full report and must not have loaded it.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[2])\n"
+        "from test_report import full_incident\n"
+        "from surgescope.report import write_all\n"
+        "paths = write_all(full_incident(), sys.argv[1], tz='America/New_York')\n"
+        "assert paths['html'].read_text().count('<svg') == 3\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'PIL', 'plotly', 'altair')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(Path(__file__).parent)],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
