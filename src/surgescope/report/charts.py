@@ -172,7 +172,7 @@ def outage_series_name(report: dict[str, Any]) -> str:
     return _outage_series(report)[0]
 
 
-def _si(v: float, _pos: Any = None) -> str:
+def _si(v: float) -> str:
     """Axis label with an SI prefix for large values and plain decimals below 1000 (0.9, not 900m)."""
     for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(v) >= scale:
@@ -180,7 +180,7 @@ def _si(v: float, _pos: Any = None) -> str:
     return f"{v:g}"
 
 
-def _thousands(v: float, _pos: Any = None) -> str:
+def _thousands(v: float) -> str:
     return f"{v:,.0f}"
 
 
