@@ -13,9 +13,10 @@
 
 Each run is its own process so its peak RSS is its own (``os.wait4``).
 
-Run: ``.venv/bin/python bench/bench_watch.py [--speed 1] [--attack PCAP] [--skip-latency] [--stages]``
-(``--stages``: CPU seconds per stage of each mode, from one more run with the reader in the
-detector's thread).
+Run: ``.venv/bin/python bench/bench_watch.py [--speed 1] [--attack PCAP] [--skip-latency] [--stages]
+[--runs N]`` (``--stages``: CPU seconds per stage of each mode, from one more run with the reader
+in the detector's thread; ``--runs``: throughput runs per mode, default 3, the median printed
+with the range: on a shared machine single runs vary by a third).
 """
 
 from __future__ import annotations
@@ -151,6 +152,7 @@ def main() -> None:
     ap.add_argument("--attack", type=Path, default=DATASETS / "pcap/stopddos/pkt.TCP.synflood.spoofed.pcap")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--stages", action="store_true", help="also print CPU seconds per stage of each mode")
+    ap.add_argument("--runs", type=int, default=3, help="throughput runs per mode (median printed)")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
 
@@ -174,14 +176,22 @@ def main() -> None:
     print(f"reader alone (surgescope.sources, no detector): {r['seconds']:.2f} s = {n / r['seconds']:,.0f} packets/s "
           f"(CPU {r['cpu']:.2f} s); peak RSS {rss:.0f} MiB")
     for label, every in (("early alerts, eval every 0.1 s", 0.1), ("bulk, windows evaluated when they close", 0.0)):
-        out, wall, rss = run([PY, "-c", THROUGHPUT, str(path), str(every)])
-        r = json.loads(out)
+        runs = []
+        for _ in range(max(1, args.runs)):
+            out, wall, rss = run([PY, "-c", THROUGHPUT, str(path), str(every)])
+            runs.append((json.loads(out), rss))
+        runs.sort(key=lambda x: x[0]["seconds"])
+        r, rss = runs[len(runs) // 2]
         ours = n / r["seconds"]
+        rates = [n / x["seconds"] for x, _ in runs]
+        cpu = sorted(x["cpu"] for x, _ in runs)[len(runs) // 2]
         # CPU seconds too: on a shared machine they vary less than wall time.
-        print(f"throughput ({label}): {n:,} packets (speed 0) in {r['seconds']:.2f} s = {ours:,.0f} packets/s "
-              f"(CPU {r['cpu']:.2f} s = {n / r['cpu']:,.0f} packets per CPU-second); "
-              f"peak RSS {rss:.0f} MiB; ratio ours/tshark = {ours / peer:.1f}x; "
+        print(f"throughput ({label}): {n:,} packets (speed 0), median of {len(runs)} runs {r['seconds']:.2f} s = "
+              f"{ours:,.0f} packets/s (runs {min(rates):,.0f}-{max(rates):,.0f}; median CPU {cpu:.2f} s = "
+              f"{n / cpu:,.0f} packets per CPU-second); peak RSS {rss:.0f} MiB; ratio ours/tshark = {ours / peer:.1f}x; "
               f"target 1,000,000 packets/s {'met' if ours >= 1e6 else 'not met'}; alerts {r['alerts']}")
+        if len({tuple(x["alerts"]) for x, _ in runs}) > 1:
+            print("  alerts differ between runs!")
         if args.stages:
             out, _, _ = run([PY, "-c", STAGES, str(path), str(every)])
             st = json.loads(out)

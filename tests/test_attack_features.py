@@ -190,3 +190,40 @@ def test_fast_columns_and_keyed_windows(kind, datasets):
         mine = features.Windows(*(t.filter(pl.col("_p") == p).drop("_p") for t in (keyed.by_class, keyed.by_dst, keyed.by_client)),
                                 name, 1.0)
         assert _same(mine, alone)
+
+
+def test_fast_tables_count_distinct_values_where_rules_read_them(datasets):
+    """``detail=False`` keeps the detail tables' distinct counts for the classes whose rules
+    read them (features.DISTINCT_CLASSES, amplification) and leaves them null elsewhere."""
+    from surgescope.sources import open_input
+
+    table = pa.concat_tables([
+        generate([Phase("normal", duration=3, rate=300), Phase("ack-flood", start=1, duration=2, rate=1500),
+                  Phase("syn-flood", start=1, duration=1, rate=800)], seed=4),
+        open_input(datasets / "pcap/stopddos/amp.UDP.snmp.src161.pcapng").read_all(),
+    ])
+    cl = features.classify(table, "packets")
+    keys = ["win", "dst_key", "cls"]
+    counts = ["sources", "src_ports", "conns", "dst_ports"]
+    fast = features.window_tables(cl, 1.0, "packets", detail=False).by_class
+    full = features.window_tables(cl, 1.0, "packets").by_class.select(*keys, *counts)
+    both = fast.join(full, on=keys, suffix="_full")
+    assert both.height == fast.height == full.height
+    read = both.filter(pl.col("cls").is_in(features.DISTINCT_CLASSES) | pl.col("cls").str.ends_with("-amplification"))
+    assert set(read["cls"]) >= {"ack-flood", "snmp-amplification"}
+    for c in counts:
+        assert read[c].equals(read[f"{c}_full"].alias(c), check_dtypes=False)
+        assert both.filter(pl.col("cls") == "syn-flood")[c].null_count() == both.filter(pl.col("cls") == "syn-flood").height > 0
+
+
+@pytest.mark.parametrize("capture", ["amp.dns.RRSIG.fragmented.pcap", "pkt.TCP.synflood.spoofed.pcap"])
+def test_classify_frame_at_hand_without_fragments_is_the_same(datasets, capture):
+    """An eager frame skips the fragment join when it holds no later fragment: the same rows
+    in the same order as the lazy plan, which always joins."""
+    from surgescope.sources import open_input
+
+    df = pl.from_arrow(open_input(datasets / "pcap/stopddos" / capture).read_all())
+    assert ((df["frag_offset"] > 0).any()) == ("fragmented" in capture)
+    eager = features.classify_packets(df).collect()
+    lazy = features.classify_packets(df.lazy()).collect()
+    assert eager.equals(lazy)

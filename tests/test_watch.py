@@ -188,3 +188,46 @@ def test_log_replay_alerts_slow_http(tmp_path, speed):
     assert batch["start"] <= start["packet_time"] < "2025-03-10T10:40:00"
     assert (end["start"], end["end"], end["requests"]) == (batch["start"], batch["end"], batch["requests"])
     json.dumps(alerts)  # JSON lines as printed by `surgescope watch`
+
+
+@pytest.mark.parametrize(("capture", "ipv6"), [("stopddos/pkt.TCP.synflood.spoofed.pcap", False),
+                                              ("stopddos/amp.TCP.reflection.SYNACK.pcap", True)])
+def test_replay_reads_fewer_columns_with_the_same_alerts(tmp_path, datasets, monkeypatch, capture, ipv6):
+    """A replay decodes captures without the source text (watch.READ_COLUMNS): the heavy
+    hitters' text is made from keys while only IPv4 was seen, and from the address numbers
+    once IPv6 shows up (in the second file, written by the generator's pcap writer: the
+    capture's four non-IP frames come back as IPv6 packets). Alerts, end alerts' top sources
+    included, are those of a replay of fully decoded records."""
+    from surgescope.attack import watch
+    from surgescope.schema import PACKETS
+
+    path = prefixed(tmp_path, datasets, capture, normal_s=5)[0] if ipv6 else datasets / "pcap" / capture
+    seen = pl.from_arrow(open_input(path).read_all())["ip_version"]
+    assert (seen == 6).any() == ipv6
+
+    def alerts(every: float) -> list[dict]:
+        return [{k: v for k, v in a.items() if k != "elapsed_s"} for a in replay(path, speed=0, eval_every_s=every)]
+
+    lean = [alerts(0.1), alerts(0.0)]
+    monkeypatch.setattr(watch, "READ_COLUMNS", tuple(PACKETS.names))
+    assert lean == [alerts(0.1), alerts(0.0)]
+    assert lean[0][-1]["event"] == "end" and len(lean[0][-1]["top_sources"]) == 10
+
+
+def test_heavy_hitter_text_from_keys_is_the_records_text(datasets):
+    """Space-Saving fed from keys (IPv4 text and tie order made from the key) holds what it
+    holds when fed from the records' text, on a spoofed flood where thousands of sources
+    tie at the k+1-th count."""
+    from surgescope.attack import features, watch
+    from surgescope.attack.sources import SpaceSaving
+
+    df = pl.from_arrow(open_input(datasets / "pcap/stopddos/pkt.TCP.synflood.spoofed.pcap").read_all())
+    cl = features.classify(df, "packets").collect()
+    by_client = features.window_tables(cl, 1.0, "packets", detail=False, client_ips=False).by_client
+    for k in (5, 50, 1000):
+        a, b = SpaceSaving(k), SpaceSaving(k)
+        for (_,), part in by_client.group_by("win", maintain_order=True):
+            watch._add_sources(a, part, cl, text_from_key=False)
+            watch._add_sources(b, part, cl, text_from_key=True)
+        assert (a.count, a.error, a.bytes, a.total) == (b.count, b.error, b.bytes, b.total)
+        assert len(a.count) == k

@@ -200,6 +200,8 @@ def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None, sp
     )
     d = d.join(syn_only, on=[*win, "dst_key"], how="left").with_columns(pl.col("syn_only").fill_null(0))
     x = w.by_class.lazy().join(d, on=[*win, "dst_key"], how="left")
+    # The distinct counts (sources, src_ports, conns, dst_ports) are read only under the test
+    # of a class of features.DISTINCT_CLASSES: the fast window tables leave them null elsewhere.
     cand = (
         (cls.str.ends_with("-amplification") & (rate >= th.amp_rate) & (pl.col("sources") >= th.amp_sources))
         | ((cls == "tcp-reflection") & (rate >= th.synack_rate) & (pl.col("sources") >= th.synack_sources)
@@ -235,10 +237,12 @@ def candidates(w: Windows, th: Thresholds, heavy: pl.DataFrame | None = None, sp
     # HTTP flood: requests (flows) of heavy clients.
     if heavy is None:
         heavy = heavy_clients(w, th)
+    # The heavy rows (a few) joined to the client table (a row per client window: a spoofed
+    # flood's every packet), not the other way round: the same rows, a fraction of the join.
     hc = (
         w.by_client.lazy()
-        .join(heavy.lazy().select(*win, "dst_key", "src_key", "heavy", "slow"), on=[*win, "dst_key", "src_key"], how="left")
-        .filter(pl.col("heavy").fill_null(False))
+        .join(heavy.lazy().filter(pl.col("heavy")).select(*win, "dst_key", "src_key", "slow"),
+              on=[*win, "dst_key", "src_key"], how="inner")
         .with_columns(pl.when(pl.col("slow").fill_null(False)).then(pl.lit("slow-http")).otherwise(pl.lit("http-flood"))
                       .alias("vector"))
         .group_by(*win, "dst_key", "vector")

@@ -22,7 +22,7 @@ Transport fields are null, not rejected, when the capture's snap length cut them
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -389,8 +389,13 @@ def _transport(g: _Gather, c: _Columns, end: np.ndarray) -> None:
 
 
 def decode(fr: Frames, rejections: Rejections, stats: DecodeStats | None = None,
-           ip_only: bool = False) -> pa.RecordBatch:
-    """Decode a batch of frames into a PACKETS record batch, counting rejections."""
+           ip_only: bool = False, columns: Collection[str] | None = None) -> pa.RecordBatch:
+    """Decode a batch of frames into a PACKETS record batch, counting rejections.
+
+    ``columns``: the PACKETS fields to fill (None: all); the others are null columns of the
+    same schema, and are not computed (the streaming detector reads neither TTLs nor ICMP
+    codes, and the source text only for a few heavy hitters). Rows, rejections and the
+    selected fields are those of a full decode."""
     n = len(fr)
     stats = stats if stats is not None else DecodeStats()
     stats.frames += n
@@ -425,13 +430,25 @@ def decode(fr: Frames, rejections: Rejections, stats: DecodeStats | None = None,
     stats.ip += int(is_ip.sum())
     stats.non_ip += int(non_ip.sum())
     keep = is_ip if ip_only else is_ip | non_ip
-    return _batch(fr, c, keep, is_ip, r4, v4_src, v4_dst, r6, v6_src, v6_dst)
+    return _batch(fr, c, keep, is_ip, r4, v4_src, v4_dst, r6, v6_src, v6_dst, columns)
+
+
+def check_columns(columns: Collection[str] | None) -> frozenset[str] | None:
+    """``columns`` as a set of PACKETS field names (None: all; ``ts`` always); ValueError for
+    names that are not PACKETS fields."""
+    if columns is None:
+        return None
+    unknown = set(columns) - set(PACKETS.names)
+    if unknown:
+        raise ValueError(f"not PACKETS fields: {', '.join(sorted(unknown))}")
+    return frozenset({"ts", *columns})  # ts is never null
 
 
 def _batch(fr: Frames, c: _Columns, keep: np.ndarray, is_ip: np.ndarray, r4: np.ndarray,
            v4_src: np.ndarray, v4_dst: np.ndarray, r6: np.ndarray, v6_src: np.ndarray,
-           v6_dst: np.ndarray) -> pa.RecordBatch:
-    """The kept rows of the decoded columns as a PACKETS record batch."""
+           v6_dst: np.ndarray, columns: Collection[str] | None = None) -> pa.RecordBatch:
+    """The kept rows of the decoded columns as a PACKETS record batch (``columns``: the
+    fields filled, the others null)."""
     n = c.n
     src_hi, src_lo = np.zeros(n, dtype=np.uint64), np.zeros(n, dtype=np.uint64)
     dst_hi, dst_lo = np.zeros(n, dtype=np.uint64), np.zeros(n, dtype=np.uint64)
@@ -449,33 +466,34 @@ def _batch(fr: Frames, c: _Columns, keep: np.ndarray, is_ip: np.ndarray, r4: np.
     else:
         newpos = np.cumsum(keep) - 1  # position of each decoded row among the kept rows
         rows4, rows6, m, sel = newpos[r4], newpos[r6], int(keep.sum()), np.flatnonzero(keep)
-    src_text = address_text(m, rows4, v4_src, rows6, src_hi[r6], src_lo[r6])
-    dst_text = address_text(m, rows4, v4_dst, rows6, dst_hi[r6], dst_lo[r6])
 
     def col(values: np.ndarray, valid: np.ndarray, typ: pa.DataType) -> pa.Array:
         return _masked(values[sel], valid[sel], typ)
 
-    columns = [
-        pa.array(fr.ts_ns[sel], type=pa.int64()).view(PACKETS.field("ts").type),
-        src_text,
-        col(src_hi, is_ip, pa.uint64()),
-        col(src_lo, is_ip, pa.uint64()),
-        dst_text,
-        col(dst_hi, is_ip, pa.uint64()),
-        col(dst_lo, is_ip, pa.uint64()),
-        col(c.ip_version, is_ip, pa.uint8()),
-        col(c.proto, is_ip, pa.uint8()),
-        col(c.src_port, c.ports_ok, pa.uint16()),
-        col(c.dst_port, c.ports_ok, pa.uint16()),
-        col(c.ip_len, is_ip, pa.uint32()),
-        pa.array(np.minimum(fr.wirelen, 0xFFFFFFFF)[sel].astype(np.uint32), type=pa.uint32()),
-        col(c.tcp_flags, c.flags_ok, pa.uint16()),
-        col(c.ttl, is_ip, pa.uint8()),
-        col(c.ip_id, c.ip_id_ok, pa.uint32()),
-        col(c.frag_more, is_ip, pa.bool_()),
-        col(c.frag_offset, is_ip, pa.uint16()),
-        col(c.icmp_type, c.icmp_ok, pa.uint8()),
-        col(c.icmp_code, c.icmp_ok, pa.uint8()),
-        col(np.clip(c.payload, 0, 0xFFFFFFFF).astype(np.uint32), c.payload_ok, pa.uint32()),
-    ]
-    return pa.RecordBatch.from_arrays(columns, schema=PACKETS)
+    # Each field's array, made only when selected (thunks, in PACKETS order).
+    make: dict[str, Callable[[], pa.Array]] = {
+        "ts": lambda: pa.array(fr.ts_ns[sel], type=pa.int64()).view(PACKETS.field("ts").type),
+        "src_ip": lambda: address_text(m, rows4, v4_src, rows6, src_hi[r6], src_lo[r6]),
+        "src_ip_hi": lambda: col(src_hi, is_ip, pa.uint64()),
+        "src_ip_lo": lambda: col(src_lo, is_ip, pa.uint64()),
+        "dst_ip": lambda: address_text(m, rows4, v4_dst, rows6, dst_hi[r6], dst_lo[r6]),
+        "dst_ip_hi": lambda: col(dst_hi, is_ip, pa.uint64()),
+        "dst_ip_lo": lambda: col(dst_lo, is_ip, pa.uint64()),
+        "ip_version": lambda: col(c.ip_version, is_ip, pa.uint8()),
+        "proto": lambda: col(c.proto, is_ip, pa.uint8()),
+        "src_port": lambda: col(c.src_port, c.ports_ok, pa.uint16()),
+        "dst_port": lambda: col(c.dst_port, c.ports_ok, pa.uint16()),
+        "ip_len": lambda: col(c.ip_len, is_ip, pa.uint32()),
+        "frame_len": lambda: pa.array(np.minimum(fr.wirelen, 0xFFFFFFFF)[sel].astype(np.uint32), type=pa.uint32()),
+        "tcp_flags": lambda: col(c.tcp_flags, c.flags_ok, pa.uint16()),
+        "ttl": lambda: col(c.ttl, is_ip, pa.uint8()),
+        "ip_id": lambda: col(c.ip_id, c.ip_id_ok, pa.uint32()),
+        "frag_more": lambda: col(c.frag_more, is_ip, pa.bool_()),
+        "frag_offset": lambda: col(c.frag_offset, is_ip, pa.uint16()),
+        "icmp_type": lambda: col(c.icmp_type, c.icmp_ok, pa.uint8()),
+        "icmp_code": lambda: col(c.icmp_code, c.icmp_ok, pa.uint8()),
+        "payload_len": lambda: col(np.clip(c.payload, 0, 0xFFFFFFFF).astype(np.uint32), c.payload_ok, pa.uint32()),
+    }
+    arrays = [make[f.name]() if columns is None or f.name in columns or f.name == "ts" else pa.nulls(m, f.type)
+              for f in PACKETS]
+    return pa.RecordBatch.from_arrays(arrays, schema=PACKETS)

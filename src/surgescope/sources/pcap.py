@@ -30,14 +30,14 @@ number and reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import pyarrow as pa
 
 from surgescope.schema import PACKETS
 from surgescope.sources import _pcap_classic, _pcapng
-from surgescope.sources._decode import DecodeStats, decode
+from surgescope.sources._decode import DecodeStats, check_columns, decode
 from surgescope.sources.base import BATCH_ROWS, InputError, Rejections, open_binary
 
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
@@ -75,15 +75,19 @@ def read(
     chunk_bytes: int = CHUNK_BYTES,
     max_caplen: int = MAX_CAPLEN,
     stats: dict | None = None,
+    columns: Collection[str] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream the packets of a pcap or pcapng file as PACKETS record batches.
 
     Options: ``ip_only`` drops non-IP frames instead of emitting them with null IP fields;
     ``batch_rows`` bounds the rows per batch; ``chunk_bytes`` is how much of the file is read
     at a time; ``max_caplen`` is the largest record length believed; ``stats``, if given a
-    dict, is filled with what was seen (format, link types, frames, IP and non-IP counts).
-    Only :class:`InputError` escapes (a file that is not a capture at all).
+    dict, is filled with what was seen (format, link types, frames, IP and non-IP counts);
+    ``columns`` names the PACKETS fields to decode (default all; the others are null, same
+    schema, same rows). Only :class:`InputError` escapes (a file that is not a capture at
+    all), and ValueError for a ``columns`` name that is not a PACKETS field.
     """
+    columns = check_columns(columns)
     info: dict = {}
     counts = DecodeStats()
     f = open_binary(path)
@@ -101,7 +105,7 @@ def read(
             raise InputError(f"{path}: not a packet capture (no pcap or pcapng magic at the start)")
         try:
             for fr in frames:
-                batch = decode(fr, rejections, counts, ip_only=ip_only)
+                batch = decode(fr, rejections, counts, ip_only=ip_only, columns=columns)
                 if batch.num_rows:
                     yield batch
         except InputError as e:
