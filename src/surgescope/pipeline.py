@@ -15,6 +15,7 @@ analyses' working sets), not constant: see bench/bench_memory.py.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -223,10 +224,15 @@ def analyze(
                 "records": table.num_rows,
                 "rejected": inp.rejections.count,
                 "rejections": inp.rejections.to_dict(),
-                "summary": summarise(table, texts=inp.texts),
             }
         )
-    run_analyses(incident, tables, claims, mmdb_paths, anonymisers, stage)
+    # No analysis reads the per-input summaries: they are made on a thread beside the analyses
+    # (mostly Polars work outside the GIL), so a core the analyses leave idle makes them.
+    with ThreadPoolExecutor(1, thread_name_prefix="summarise") as pool:
+        summaries = [pool.submit(summarise, table, texts=inp.texts) for inp, table in tables]
+        run_analyses(incident, tables, claims, mmdb_paths, anonymisers, stage)
+        for entry, summary in zip(incident.inputs, summaries, strict=True):
+            entry["summary"] = summary.result()
     return incident
 
 
