@@ -40,7 +40,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -108,23 +107,26 @@ def by_asn(sources: pl.DataFrame, top: int = 20) -> list[dict]:
     ]
 
 
-def enrich_top_sources(attacks: Sequence[dict]) -> None:
-    """Fill country, asn and as_org of every ``attacks[].top_sources[]`` entry (in place)."""
-    for a in attacks:
-        tops = a.get("top_sources") or []
-        ips = [t.get("ip") for t in tops]
-        if not ips:
+def enrich_top_sources(attacks: Sequence[dict], memo: dict | None = None) -> None:
+    """Fill country, asn and as_org of every ``attacks[].top_sources[]`` entry (in place).
+
+    All attacks' addresses in one lookup; ``memo``: addresses already enriched (see
+    :func:`~surgescope.attribution.enrich.enrich`), usually every top source."""
+    tops = [t for a in attacks for t in (a.get("top_sources") or [])]
+    if not tops:
+        return
+    hi, lo = ipaddr.from_strings([t.get("ip") for t in tops])
+    asked = pl.DataFrame({"ip_hi": hi, "ip_lo": lo})
+    info = geo._memo_enrich(hi, lo, (), {} if memo is None else memo).join(asked, on=["ip_hi", "ip_lo"], how="semi")
+    lookup = {(h, lo_): r for h, lo_, r in zip(info["ip_hi"], info["ip_lo"], info.iter_rows(named=True), strict=True)}
+    ok = ipaddr.valid(hi, lo)
+    for t, h, lo_, v in zip(tops, hi.tolist(), lo.tolist(), ok.tolist(), strict=True):
+        r = lookup.get((h, lo_))
+        if r is None or not v:
             continue
-        hi, lo = ipaddr.from_strings(ips)
-        info = geo.enrich_addresses(hi, lo)
-        lookup = {(h, lo_): r for h, lo_, r in zip(info["ip_hi"], info["ip_lo"], info.iter_rows(named=True), strict=True)}
-        for t, h, lo_ in zip(tops, hi.tolist(), lo.tolist(), strict=True):
-            r = lookup.get((h, lo_))
-            if r is None or not ipaddr.valid(np.array([h]), np.array([lo_]))[0]:
-                continue
-            t["country"] = r["country"]
-            t["asn"] = None if r["asn"] is None else int(r["asn"])
-            t["as_org"] = r["as_org"]
+        t["country"] = r["country"]
+        t["asn"] = None if r["asn"] is None else int(r["asn"])
+        t["as_org"] = r["as_org"]
 
 
 def _data_age_caveat(traffic: ev.Traffic) -> str | None:
@@ -186,14 +188,17 @@ def attribute(
     """
     tables = list(tables)
     anonymisers = None if anonymisers is None else list(anonymisers)  # read once, used per attack too
+    memo: dict = {}
+    section = _attribute(attacks, tables, anonymisers, top, mmdb_paths, memo)
     if attacks:
-        enrich_top_sources(attacks)
-    return _attribute(attacks, tables, anonymisers, top, mmdb_paths, memo={})
+        # after the sources: their enrichment holds the top sources already
+        enrich_top_sources(attacks, memo)
+    return section
 
 
 def _attribute(attacks: Sequence[dict] | None, tables: list[pa.Table | pl.DataFrame], anonymisers: list[str] | None,
                top: int, mmdb_paths: Sequence[str], memo: dict, one_of_many: bool = False) -> dict:
-    """:func:`attribute` once the top sources are enriched; ``one_of_many=True`` for one attack of
+    """:func:`attribute` but the top sources; ``one_of_many=True`` for one attack of
     several (its caller keeps a few fields and lists the data sources itself). ``memo`` holds
     the addresses enriched so far: each attack's sources are enriched once, not again when
     the attacks are pooled."""
