@@ -298,7 +298,9 @@ def _attack(f: dict[str, pl.DataFrame | None], records, a: dict, table_name: str
         attack["reflected_service"] = {"service": row["service"], "proto": "udp", "port": int(row["port"])}
     elif main == "tcp-reflection":
         r = records()
-        ports = r.filter(pl.col("vector") == "tcp-reflection").group_by("src_port").len().sort("len", descending=True)
+        # ties by port: the same list on every run
+        ports = (r.filter(pl.col("vector") == "tcp-reflection").group_by("src_port").len()
+                 .sort(["len", "src_port"], descending=[True, False], nulls_last=True))
         attack["reflected_service"] = {"service": "tcp-synack", "proto": "tcp",
                                        "ports": [int(p) for p in ports["src_port"].head(5).drop_nulls()]}
     return attack

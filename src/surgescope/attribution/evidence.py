@@ -88,7 +88,9 @@ def _victim_filter(df: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
     """Keep traffic toward the most frequent destination (drops the victim's own replies)."""
     if "dst_ip_hi" not in df.columns or df.height == 0:
         return df, None
-    top = df.group_by("dst_ip_hi", "dst_ip_lo").len().sort("len", descending=True).row(0, named=True)
+    # ties go to the lowest address: the same victim on every run
+    top = (df.group_by("dst_ip_hi", "dst_ip_lo").len()
+           .sort(["len", "dst_ip_hi", "dst_ip_lo"], descending=[True, False, False]).row(0, named=True))
     kept = df.filter((pl.col("dst_ip_hi") == top["dst_ip_hi"]) & (pl.col("dst_ip_lo") == top["dst_ip_lo"]))
     victim = kept["dst_ip"][0] if "dst_ip" in kept.columns else None
     return kept, victim
@@ -233,15 +235,21 @@ def reflection(traffic: Traffic, attacks: Sequence[dict] | None = None) -> dict:
     vectors += [a.get("vector") for a in attacks or []]
     reflected_vectors = sorted({v for v in vectors if v and (v.endswith("-amplification") or v == "tcp-reflection")})
     rows = traffic.rows
-    total_b = max(int(rows["bytes"].sum()), 1)
     ports = _udp_service_ports()
-    udp = rows.filter(pl.col("proto") == 17)
-    amp = udp.filter(pl.col("src_port").is_in(list(ports)))
-    frag = udp.filter(pl.col("frag"))
-    amp_bytes = int(amp["bytes"].sum()) + int(frag["bytes"].sum())
-    tcp = rows.filter(pl.col("proto") == 6)
-    synack = int(tcp["synack"].sum())
-    tcp_pk = max(int(tcp["weight"].sum()), 1)
+    udp, tcp = pl.col("proto") == 17, pl.col("proto") == 6
+    amp = udp & pl.col("src_port").is_in(list(ports))
+    # Sums over the rows, not copies of them (the TCP rows are all of a log's: 1 M rows of a
+    # 2 M-line log's floods were copied to sum two columns).
+    sums = rows.select(
+        pl.col("bytes").sum().alias("total_b"), pl.col("bytes").filter(amp).sum().alias("amp_b"),
+        pl.col("bytes").filter(udp & pl.col("frag")).sum().alias("frag_b"), amp.sum().alias("amp_n"),
+        pl.col("synack").filter(tcp).sum().alias("synack"), pl.col("weight").filter(tcp).sum().alias("tcp_pk"),
+    ).row(0, named=True)
+    total_b = max(int(sums["total_b"]), 1)
+    amp_bytes = int(sums["amp_b"]) + int(sums["frag_b"])
+    amp_n = int(sums["amp_n"] or 0)
+    synack = int(sums["synack"])
+    tcp_pk = max(int(sums["tcp_pk"]), 1)
     n_src = max(traffic.sources.height, 1)
     # a reflector answers from its service port: most of its UDP packets carry it (a random-port
     # flood also hits port 53 now and then, so one packet from an amplification port proves nothing)
@@ -250,12 +258,14 @@ def reflection(traffic: Traffic, attacks: Sequence[dict] | None = None) -> dict:
 
     service, port, tcp_port = None, None, None
     if synack:
-        top_tcp = tcp.filter(pl.col("synack") > 0).group_by("src_port").agg(pl.col("weight").sum()).sort("weight", descending=True)
+        top_tcp = (rows.filter(tcp & (pl.col("synack") > 0)).group_by("src_port").agg(pl.col("weight").sum())
+                   .sort(["weight", "src_port"], descending=[True, False], nulls_last=True))
         tcp_port = top_tcp["src_port"][0] if top_tcp.height else None
-    if amp.height:
-        top = amp.group_by("src_port").agg(pl.col("weight").sum()).sort("weight", descending=True).row(0)
+    if amp_n:
+        top = (rows.filter(amp).group_by("src_port").agg(pl.col("weight").sum())
+               .sort(["weight", "src_port"], descending=[True, False]).row(0))
         port, service = int(top[0]), ports[int(top[0])]
-    udp_reflected = (amp_bytes / total_b >= 0.4 or amp_src / n_src >= 0.5) and amp.height > 0
+    udp_reflected = (amp_bytes / total_b >= 0.4 or amp_src / n_src >= 0.5) and amp_n > 0
     tcp_reflected = synack / tcp_pk >= 0.4 and synack >= 10
     measured = []
     if udp_reflected and service:
@@ -489,7 +499,7 @@ def dispersion(traffic: Traffic) -> dict:
     k = by_c.height
     hn = h / math.log2(k) if k > 1 else 0.0
     asns = int(s["asn"].drop_nulls().n_unique())
-    top_as = s.group_by("asn").len().sort("len", descending=True).row(0)
+    top_as = s.group_by("asn").len().sort(["len", "asn"], descending=[True, False], nulls_last=True).row(0)
     top_c, top_share = by_c["country"][0], float(shares[0])
     agree = s["countries_agree"].drop_nulls()
     agreement = float(agree.mean()) if agree.len() else None
