@@ -231,3 +231,25 @@ def test_heavy_hitter_text_from_keys_is_the_records_text(datasets):
             watch._add_sources(b, part, cl, text_from_key=True)
         assert (a.count, a.error, a.bytes, a.total) == (b.count, b.error, b.bytes, b.total)
         assert len(a.count) == k
+
+
+def test_windows_of_other_traffic_still_step_the_tracker():
+    """Closed windows' rows of class ``other`` (which no rule makes a candidate) are left out
+    of the tracker's steps, but their windows are still stepped: one with only such rows,
+    past the merge gap, ends the open attack there."""
+    from datetime import timezone
+
+    from surgescope.attack.detect import Thresholds, Tracker
+    from surgescope.attack.watch import _step_windows
+
+    th = Thresholds()
+    t0 = datetime(2025, 3, 10, tzinfo=timezone.utc)
+
+    def row(s: int, vector: str, candidate: bool) -> dict:
+        return {"win": t0 + timedelta(seconds=s), "dst_key": 1, "dst_ip": "10.0.0.1", "vector": vector,
+                "rate": 5000.0, "records": 5000, "candidate": candidate}
+
+    gap = int(th.merge_gap_s) + 2
+    events = _step_windows(Tracker(th), pl.DataFrame([row(0, "syn-flood", True), row(gap, "other", False)]))
+    assert [(e["event"], e["window"]) for e in events] == [("start", t0), ("end", t0)]
+    assert events[1]["end_win"] == t0 + timedelta(seconds=th.window_s)

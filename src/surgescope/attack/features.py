@@ -282,9 +282,12 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
     )
     # What each host sent: its own SYNs make incoming SYN-ACKs answers, not reflection. Summed
     # from its client rows (a third of the records' count on spoofed floods, far fewer on
-    # real traffic) rather than from the records again.
+    # real traffic) rather than from the records again, and only from the rows of hosts that
+    # are destinations in the window (the join below keeps no other: measured on the watch
+    # bench's 1 M packets, 35 -> 12 ms).
     sent = (
-        by_client.group_by(*win, "src_key")
+        by_client.join(by_dst.select(*win, "dst_key"), left_on=[*win, "src_key"], right_on=[*win, "dst_key"], how="semi")
+        .group_by(*win, "src_key")
         .agg(pl.col("syn").sum().alias("syn_sent"), pl.col("tcp").sum().alias("tcp_sent"))
         .rename({"src_key": "dst_key"})
     )

@@ -171,9 +171,7 @@ class StreamDetector:
         hist = mine if self.history is None else pl.concat([self.history, mine], how="vertical_relaxed")
         heavy = heavy_clients(features.Windows(w.by_class, w.by_dst, _relevant(hist, mine), w.table, w.window_s), self.th)
         cands = candidates(w, self.th, heavy)
-        events: list[dict] = []
-        for (win,), part in cands.group_by("win", maintain_order=True):
-            events += self.tracker.step(win, part.to_dicts(), record=False)
+        events = _step_windows(self.tracker, cands)
         last = w.by_dst["win"].max()
         edge = last + timedelta(seconds=self.ws - self.th.client_horizon_s)
         self.history = hist.filter(pl.col("win") > edge)
@@ -416,6 +414,21 @@ def _reader_text(df: pl.DataFrame) -> pa.Array:
     return address_text(df.height, r4, ipaddr.v4_ints(lo[r4]), r6, hi[r6], lo[r6])
 
 
+def _step_windows(tracker: Tracker, cands: pl.DataFrame) -> list[dict]:
+    """Closed windows' tracker steps, in time order (``cands``: their candidate rows, sorted
+    by window). Every window is stepped (a step may end attacks), with its rows of class
+    ``other`` left out: no rule makes them candidates, so they would only keep a baseline no
+    one reads. The same events; measured on the bench capture: 8.3 k of 21 k rows, each a
+    dict and a Python step (~7 us) holding the reader thread off."""
+    rows: dict = {}
+    for (win,), part in cands.filter(pl.col("vector") != "other").group_by("win", maintain_order=True):
+        rows[win] = part.to_dicts()
+    events: list[dict] = []
+    for win in cands["win"].unique(maintain_order=True).to_list():
+        events += tracker.step(win, rows.get(win, []), record=False)
+    return events
+
+
 def _relevant(hist: pl.DataFrame, mine: pl.DataFrame) -> pl.DataFrame:
     """The client history of the clients in ``mine`` (the windows being closed) only: their
     rolling horizon sums are all the close reads, and each client's sums depend on its own
@@ -492,9 +505,7 @@ class _Closes:
     def apply(self, lo: datetime, hi: datetime, rows: tuple[int, int]) -> list[dict]:
         det = self.det
         inside = (pl.col("win") >= lo) & (pl.col("win") <= hi)
-        events: list[dict] = []
-        for (win,), part in self.cands.filter(inside).group_by("win", maintain_order=True):
-            events += det.tracker.step(win, part.to_dicts(), record=False)
+        events = _step_windows(det.tracker, self.cands.filter(inside))
         edge = hi + timedelta(seconds=det.ws - det.th.client_horizon_s)
         det._hist_src = (self.hist, edge, hi)
         det.past = None
