@@ -237,13 +237,13 @@ def test_windows_of_other_traffic_still_step_the_tracker():
     """Closed windows' rows of class ``other`` (which no rule makes a candidate) are left out
     of the tracker's steps, but their windows are still stepped: one with only such rows,
     past the merge gap, ends the open attack there."""
-    from datetime import timezone
+    from datetime import UTC
 
     from surgescope.attack.detect import Thresholds, Tracker
     from surgescope.attack.watch import _step_windows
 
     th = Thresholds()
-    t0 = datetime(2025, 3, 10, tzinfo=timezone.utc)
+    t0 = datetime(2025, 3, 10, tzinfo=UTC)
 
     def row(s: int, vector: str, candidate: bool) -> dict:
         return {"win": t0 + timedelta(seconds=s), "dst_key": 1, "dst_ip": "10.0.0.1", "vector": vector,
