@@ -246,16 +246,21 @@ def run_analyses(
 ) -> None:
     """The pillar analyses, each filling its section of the incident.
 
-    Kept in one place so the order is visible: outage, then attacks, then attribution (which
+    Kept in one place so the order is visible: outage beside attacks, then attribution (which
     reads the attacks), then claims (which read everything).
     """
     from surgescope import analyses
 
     say = stage or (lambda _: None)
-    say("outage waves")
-    analyses.outage(incident, tables)
-    say("attacks")
-    analyses.attacks(incident, tables)
+    # Outage and attacks read the tables only and write their own sections (``outage``;
+    # ``attacks`` and the traffic timeline): the outage runs on a thread beside the attacks,
+    # both mostly Polars work outside the GIL.
+    with ThreadPoolExecutor(1, thread_name_prefix="outage") as pool:
+        say("outage waves")
+        waves = pool.submit(analyses.outage, incident, tables)
+        say("attacks")
+        analyses.attacks(incident, tables)
+        waves.result()
     say("attribution")
     analyses.attribution(incident, tables, mmdb_paths, anonymisers)
     if claims is not None:
