@@ -131,9 +131,12 @@ def heavy_clients(w: Windows, th: Thresholds, unique_keys: bool = False) -> pl.D
     # Rolling sums per client as window expressions (the same windows, (win - period, win], as
     # a rolling group-by, measured 3x faster on 1 M client windows of a 2 M-line log).
     sums = {"requests": "req_h", "conns": "conn_h", "assets": "assets_h", "req_bytes": "req_bytes_h"}
+    rolled = ROLLED.get(w.table, tuple(sums))
     r = c.select(
         "dst_key", "src_key", "win",
-        *(pl.col(a).rolling_sum_by("win", period).over("dst_key", "src_key").alias(b) for a, b in sums.items()),
+        # A column zero throughout for this kind of table sums to itself.
+        *(pl.col(a).rolling_sum_by("win", period).over("dst_key", "src_key").alias(b) if a in rolled
+          else pl.col(a).alias(b) for a, b in sums.items()),
     )
     r = r.with_columns(heavy_expr(w.table, th).alias("heavy")).with_columns(slow_expr(w.table, th).alias("slow"))
     return r if unique_keys else r.unique(["win", "dst_key", "src_key"], keep="last")
@@ -149,6 +152,12 @@ def slow_expr(table: str, th: Thresholds) -> pl.Expr:
 
 CLIENT_COLS = ("win", "dst_key", "src_key", "requests", "conns", "assets", "req_bytes")
 """The per-client window columns the heavy-client rule reads."""
+
+ROLLED = {"requests": ("requests", "assets"), "flows": ("requests", "conns"), "packets": ("requests", "conns", "req_bytes")}
+"""Per kind of table, the client columns that can be non-zero (as
+:func:`~surgescope.attack.features.window_tables` makes them: a log opens no connection and
+carries no payload sizes, flows and captures no asset flag, flows no payload sizes); only these
+get rolling sums (measured on a 2 M-line log: the four sums 0.50 CPU-s, the two a log needs 0.30)."""
 
 
 def may_be_heavy(table: str) -> pl.Expr:
