@@ -723,3 +723,23 @@ def test_times_nanoseconds_cannot_hold_are_rejected_not_wrapped(tmp_path):
     lines += [json.dumps({**NGINX, "time_iso8601": "99999999999"}), json.dumps(NGINX)]
     df, rej = read(write(tmp_path, "\n".join(lines) + "\n", "t.json"), accesslog_json)
     assert df.height == 1 and [(s.where, s.reason) for s in rej.samples] == [(i, "bad timestamp") for i in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("line", [
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "r\nx" "ua"\n',  # a newline inside
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 99999999999999999999999 "-" "ua"\n',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 1234567890123456789 "-" "ua"\n',
+    '1.2.3.4 - - [10/Mar/2025:10:00:00 +0000] "GET /a HTTP/1.1" 200 123456789012345678 "-" "ua"\n',
+])
+def test_parse_lines_routes_agree_on_frames_read_cannot_make(monkeypatch, line):
+    """parse_lines is public: frames not cut by line_batches (a newline inside a line), and
+    byte counts around what int64 holds, give the same requests and rejections every route."""
+    frame = pl.DataFrame({"n": [1], "line": [line]})
+    spec = accesslog.builtin_spec("combined")
+    out = []
+    for _, native, plain in ROUTES:
+        monkeypatch.setattr(accesslog, "NATIVE", native)
+        monkeypatch.setattr(accesslog, "PLAIN", plain)
+        req, rej = accesslog.parse_lines(frame, spec)
+        out.append((req.drop("src_ip_lo", strict=False).to_dicts(), rej.to_dicts()))
+    assert out[0] == out[1] == out[2]

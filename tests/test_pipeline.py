@@ -55,3 +55,20 @@ def test_an_http_flood_names_its_paths_and_bot_user_agents(tmp_path):
     assert sum(list(top.values())[:3]) > 0.95
     agents = [t["user_agent"] for t in attack["top_user_agents"][:4]]
     assert set(agents) <= set(BOT_AGENTS) - {"-"}
+
+
+def test_claims_read_the_input_summaries(tmp_path):
+    """The claims run last and read the per-input summaries (made on a thread beside the other
+    analyses): a claimed attack window inside a calm log's span is contradicted, not
+    unverifiable, and assessing the finished report again gives the same verdict."""
+    from surgescope.attribution.claims import assess
+
+    log = generate(tmp_path / "calm.log", 3_000, seed=3, clients=200, duration_s=3600.0,
+                   start="2025-03-10T10:00:00Z").path
+    claims = tmp_path / "claims.yaml"
+    claims.write_text('- {who: a, when: 2025-03-10, where: x, text: "attack 10:10-10:20", what: {window: '
+                      '{start: "2025-03-10T10:10:00Z", end: "2025-03-10T10:20:00Z"}}}\n')
+    incident = analyze([log], claims=claims)
+    assert incident.attacks == []
+    assert incident.claims[0]["assessment"] == "contradicted"
+    assert assess(claims, incident.to_dict())[0]["assessment"] == "contradicted"

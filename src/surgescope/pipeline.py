@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from surgescope.incident import Incident, iso
 from surgescope.sources import Input, InputError, open_input
-from surgescope.tally import TEXT_KEYS, TextTally, path_stem, text_key
+from surgescope.tally import TEXT_KEYS, TextTally, path_stem, stem_is_asset, text_key
 
 Progress = Callable[[str, int], None]
 """Called with (input path, records read so far)."""
@@ -102,15 +102,13 @@ ANALYSED_REQUEST_COLUMNS = ("ts", "src_ip", "path", "status", "bytes", "host", "
 def key_texts(batch: pa.RecordBatch) -> pa.RecordBatch:
     """The first half of :func:`slim`, pure and thread-safe (the reader runs it on its threads):
     a requests batch gains ``asset`` (the path is a page's static asset,
-    :func:`surgescope.attack.features.stem_is_asset`) and the keys of its path (query string
+    :func:`surgescope.tally.stem_is_asset`) and the keys of its path (query string
     removed) and user agent (:data:`TEXT_KEYS`); ``path`` becomes its stem; the other free text
     (:data:`REQUEST_TEXT`) is dropped. Text becomes string_view, Polars' own layout: every
     analysis converts the table to Polars, and views convert without a copy.
     """
     if "path" not in batch.schema.names or "path_key" in batch.schema.names:
         return batch
-    from surgescope.attack.features import stem_is_asset
-
     text = pl.from_arrow(batch.select(["path", "user_agent"]))
     assert isinstance(text, pl.DataFrame)
     stems = text.select(path_stem(pl.col("path")), "user_agent")
@@ -226,13 +224,17 @@ def analyze(
                 "rejections": inp.rejections.to_dict(),
             }
         )
-    # No analysis reads the per-input summaries: they are made on a thread beside the analyses
-    # (mostly Polars work outside the GIL), so a core the analyses leave idle makes them.
+    # Only the claims read the per-input summaries: they are made on a thread beside the other
+    # analyses (mostly Polars work outside the GIL), so a core those leave idle makes them.
     with ThreadPoolExecutor(1, thread_name_prefix="summarise") as pool:
         summaries = [pool.submit(summarise, table, texts=inp.texts) for inp, table in tables]
-        run_analyses(incident, tables, claims, mmdb_paths, anonymisers, stage)
-        for entry, summary in zip(incident.inputs, summaries, strict=True):
-            entry["summary"] = summary.result()
+
+        def summarised() -> None:
+            for entry, summary in zip(incident.inputs, summaries, strict=True):
+                entry["summary"] = summary.result()
+
+        run_analyses(incident, tables, claims, mmdb_paths, anonymisers, stage, inputs_summarised=summarised)
+        summarised()
     return incident
 
 
@@ -243,11 +245,13 @@ def run_analyses(
     mmdb_paths: Sequence[str | Path] = (),
     anonymisers: str | Path | None = None,
     stage: Stage | None = None,
+    inputs_summarised: Callable[[], None] | None = None,
 ) -> None:
     """The pillar analyses, each filling its section of the incident.
 
     Kept in one place so the order is visible: outage beside attacks, then attribution (which
-    reads the attacks), then claims (which read everything).
+    reads the attacks), then claims (which read everything, the per-input summaries included:
+    ``inputs_summarised`` is called first when they are still being made).
     """
     from surgescope import analyses
 
@@ -264,5 +268,7 @@ def run_analyses(
     say("attribution")
     analyses.attribution(incident, tables, mmdb_paths, anonymisers)
     if claims is not None:
+        if inputs_summarised is not None:
+            inputs_summarised()
         say("claims")
         analyses.claims(incident, claims)

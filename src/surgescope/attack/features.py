@@ -33,16 +33,13 @@ import polars as pl
 import pyarrow as pa
 
 from surgescope.attack import reflection
-from surgescope.tally import path_stem
+from surgescope.tally import path_stem, stem_is_asset
 
 WEB_PORTS = (80, 443, 8080, 8443, 8000, 8888)
 """Destination ports counted as web (HTTP/HTTPS) service ports."""
 
 FULL_SEGMENT = 1400
 """A request-like TCP payload is shorter than this; longer PSH segments are bulk data."""
-
-ASSET_RE = r"\.(css|js|mjs|png|jpe?g|gif|svg|webp|avif|ico|woff2?|ttf|map)$"
-"""Paths (query string removed) that are a page's static assets."""
 
 TCP_FLAGS = {"fin": 1, "syn": 2, "rst": 4, "psh": 8, "ack": 16, "ece": 64, "cwr": 128}
 
@@ -371,19 +368,12 @@ def flow_windows(table: pa.Table | pl.DataFrame, window_s: float = 1.0) -> Windo
 
 
 def asset_expr() -> pl.Expr:
-    """Is the request's ``path`` (query string removed) a static asset (see :data:`ASSET_RE`)?
+    """Is the request's ``path`` (query string removed) a static asset (see :data:`surgescope.tally.ASSET_RE`)?
 
     >>> pl.DataFrame({"path": ["/a/Site.CSS?v=2", "/api/x", None]}).select(asset_expr())["asset"].to_list()
     [True, False, False]
     """
     return stem_is_asset(path_stem(pl.col("path"))).alias("asset")
-
-
-def stem_is_asset(stem: pl.Expr) -> pl.Expr:
-    """Is a path already cut at its query string (:func:`surgescope.tally.path_stem`) a static
-    asset? The extension's letters match in any case (one case-insensitive regex: 6x cheaper
-    than lowercasing every path first, measured on 2 M paths)."""
-    return stem.str.contains("(?i)" + ASSET_RE).fill_null(False)
 
 
 def classify_requests(df: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:

@@ -109,6 +109,7 @@ static int canonical_v4(const uint8_t *p, int32_t n, uint32_t *out) {
     return 1;
 }
 
+/* The caller keeps off + start within int32 (a view's offset field). */
 static void set_view(uint8_t *v, const uint8_t *line, int32_t buf, int32_t off, int32_t start, int32_t len) {
     memset(v, 0, 16);
     memcpy(v, &len, 4);
@@ -183,8 +184,9 @@ static int scan(const uint8_t *p, int32_t n, int combined, time_cache *tc, int64
     } else {
         int32_t s = i;
         int64_t v = 0;
-        while (i < n && p[i] >= '0' && p[i] <= '9') v = v * 10 + (p[i++] - '0');
-        /* more than 18 digits could overflow: the Polars route makes those null */
+        /* at most 18 digits, which int64 holds; a longer number is left to the Polars route,
+         * which makes it null (stopping at 19 keeps the sum from overflowing first) */
+        while (i < n && i - s < 19 && p[i] >= '0' && p[i] <= '9') v = v * 10 + (p[i++] - '0');
         if (i == s || i - s > 18) return 0;
         *nbytes = v;
     }
@@ -244,8 +246,8 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OO!npOOOOOOO", &views_o, &PyTuple_Type, &data_o, &n, &combined, &ok_o, &ts_o,
                           &status_o, &nbytes_o, &fields_o, &dash_o, &v4_o))
         return NULL;
-    if (n < 0) {
-        PyErr_SetString(PyExc_ValueError, "n < 0");
+    if (n < 0 || n > PY_SSIZE_T_MAX / (16 * NFIELDS)) {
+        PyErr_SetString(PyExc_ValueError, "n out of range");
         return NULL;
     }
     Py_ssize_t nbuf = PyTuple_GET_SIZE(data_o);
@@ -285,12 +287,16 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
         if (len > 12) {
             memcpy(&buf, v + 8, 4);
             memcpy(&off, v + 12, 4);
-            /* a view outside its buffer is not ours to read: leave the line to Polars */
-            if (buf >= 0 && buf < nbuf && off >= 0 && (Py_ssize_t)off + len <= buflen[buf]) line = bufs.data[buf] + off;
+            /* a view outside its buffer is not ours to read, and a line ending past 2 GiB
+             * would give field offsets int32 cannot hold: leave those lines to Polars */
+            if (buf >= 0 && buf < nbuf && off >= 0 && (Py_ssize_t)off + len <= buflen[buf] && (int64_t)off + len <= INT32_MAX)
+                line = bufs.data[buf] + off;
         }
         int32_t starts[NFIELDS] = {0}, lens[NFIELDS] = {0};
-        /* combined: no backslash anywhere in the line (as accesslog._plain) */
-        int good = line != NULL && !(combined && memchr(line, '\\', (size_t)len) != NULL) &&
+        /* combined: no backslash anywhere in the line, and no newline before its last byte
+         * (as accesslog._plain checks; through read() a line's only newline is its last byte) */
+        int good = line != NULL &&
+                   !(combined && (memchr(line, '\\', (size_t)len) != NULL || memchr(line, '\n', (size_t)len - 1) != NULL)) &&
                    scan(line, len, combined, &tc, &ts[r], &status[r], &nbytes[r], starts, lens);
         ok[r] = (uint8_t)good;
         for (int f = 0; f < NFIELDS; f++) {
@@ -317,9 +323,10 @@ done:
 
 PyDoc_STRVAR(lines_doc,
 "lines(data, views) -> int\n\n"
-"Lay Arrow string views (16 bytes each, into the writable ``views``) over the lines of ``data``,\n"
-"each line with its newline; ``data`` must end with a newline and hold at most len(views) // 16\n"
-"of them, and at most 2 GiB. Returns the number of lines.");
+"Lay Arrow string views (16 bytes each, into the writable ``views``) over the lines of ``data``\n"
+"(at most 2 GiB), each line with its newline; a last line without one is a line too, so size\n"
+"``views`` with count(data) + 1 rows unless data ends with a newline. Returns the number of\n"
+"lines; ValueError if ``views`` is too small.");
 
 /* Lines of a chunk as string views over the chunk itself: what accesslog._lines_frame did with
  * NumPy (a newline mask, its nonzero, offsets) and Polars' conversion of those offsets to views,

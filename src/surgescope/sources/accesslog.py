@@ -282,12 +282,13 @@ def _lines_frame(data: memoryview, first: int, ascii_hint: bool = False) -> pl.D
     Python (measured on 117 MB: ``str.split`` + ``explode`` 2.3 s, this 0.05 s). Each line
     keeps its newline (cutting it out would copy the chunk); the regexes stop at it.
     """
-    ascii = ascii_hint or data.obj.isascii()  # valid UTF-8 without checking (the usual case)
-    if ascii and native_available() and len(data) < 2**31:
+    plain_ascii = ascii_hint or data.obj.isascii()  # valid UTF-8 without checking (the usual case)
+    if plain_ascii and native_available() and len(data) < 2**31:
         # The compiled scanner lays the views itself: one memchr pass (see _clfscan.lines).
         n = _clfscan.count(data)
         views = np.empty((n, 16), np.uint8)
-        _clfscan.lines(data, views)
+        if _clfscan.lines(data, views) != n:  # never: data ends with a newline (see above)
+            raise InputError("line views do not match the line count")
         nums = pl.Series("n", np.arange(first, first + n, dtype=np.int64))
         arr = pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views), pa.py_buffer(data)])
         return pl.DataFrame([nums, pl.Series("line", arr)])
@@ -298,7 +299,7 @@ def _lines_frame(data: memoryview, first: int, ascii_hint: bool = False) -> pl.D
     offsets[0] = 0
     offsets[1:] = nl + 1
     nums = pl.Series("n", np.arange(first, first + n, dtype=np.int64))
-    if ascii:
+    if plain_ascii:
         arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
         return pl.DataFrame([nums, pl.Series("line", arr)])
     # Only lines with non-ASCII bytes can be invalid UTF-8: check just those, in Python, and
@@ -640,8 +641,15 @@ def native_available() -> bool:
     return NATIVE and _clfscan is not None
 
 
+#: The text fields the scanner returns views of, in its order (``_clfscan.c``, ``F_IP``...).
+_SCAN_FIELDS = ("ip", "method", "path", "protocol", "referer", "ua")
+#: Data buffers the scanner takes at most (``MAX_BUFFERS`` in ``_clfscan.c``).
+_SCAN_MAX_BUFFERS = 64
+
+
 def _scanned(lines: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame | None, pl.DataFrame]:
-    """(requests of the plain lines, as :func:`_plain` makes them, or None; the other lines).
+    """(requests of the plain lines, as :func:`_plain` makes them, plus ``src_ip_lo`` where the
+    address is a canonical IPv4 one (see :func:`to_batch`), or None; the other lines).
 
     The scanner reads the lines where Polars holds them (an Arrow string_view array) and
     returns views into the same buffers, so no text is copied. It takes a subset of the lines
@@ -656,13 +664,15 @@ def _scanned(lines: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame | None, pl.D
         arr = arr.cast(pa.string_view())
     n = len(arr)
     _, views, *data = arr.buffers()
+    if len(data) > _SCAN_MAX_BUFFERS:  # (chunks of about a GiB of repaired UTF-8)
+        return None, lines
     views = views.slice(arr.offset * 16, n * 16)
     ok = np.empty(n, np.uint8)
     ts = np.empty(n, np.int64)
     status = np.empty(n, np.int32)
     nbytes = np.empty(n, np.int64)
-    fields = np.empty((6, n, 16), np.uint8)
-    dash = np.empty((6, n), np.uint8)
+    fields = np.empty((len(_SCAN_FIELDS), n, 16), np.uint8)
+    dash = np.empty((len(_SCAN_FIELDS), n), np.uint8)
     lo = np.empty(n, np.uint64)
     if not _clfscan.scan(views, tuple(data), n, combined, ok, ts, status, nbytes, fields, dash, lo):
         return None, lines
@@ -671,8 +681,9 @@ def _scanned(lines: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame | None, pl.D
     def null(dtype: pl.DataType) -> pl.Series:
         return pl.repeat(None, n, dtype=dtype, eager=True)
 
-    def text(i: int, group: str, dash_null: bool) -> pl.Series:
-        if group not in g or (i >= 4 and not combined):
+    def text(field: str, group: str, dash_null: bool) -> pl.Series:
+        i = _SCAN_FIELDS.index(field)
+        if group not in g or (field in ("referer", "ua") and not combined):
             return null(pl.String())
         valid = None
         if dash_null and dash[i].any():
@@ -685,14 +696,14 @@ def _scanned(lines: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame | None, pl.D
         {
             "n": lines["n"],
             "ts": pl.Series(ts).cast(pl.Datetime("ns", "UTC")),
-            "src_ip": text(0, "ip", False),
-            "method": text(1, "request", True),
-            "path": text(2, "request", False),
-            "protocol": text(3, "request", False),
+            "src_ip": text("ip", "ip", False),
+            "method": text("method", "request", True),
+            "path": text("path", "request", False),
+            "protocol": text("protocol", "request", False),
             "status": pl.Series(status) if "status" in g else null(pl.Int32()),
             "bytes": pl.Series(nbytes).set(pl.Series(missing), None) if "bytes" in g else null(pl.Int64()),
-            "referer": text(4, "referer", True),
-            "user_agent": text(5, "ua", True),
+            "referer": text("referer", "referer", True),
+            "user_agent": text("ua", "ua", True),
             "host": null(pl.String()),
             "duration_s": null(pl.Float64()),
             "q": pl.repeat('"', n, eager=True),
@@ -710,7 +721,8 @@ def _scanned(lines: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame | None, pl.D
 def parse_lines(
     lines: pl.DataFrame, spec: Spec, strict: bool = False, max_line: int = MAX_LINE_BYTES
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Parse one frame of lines -> (accepted requests with ``src_ip`` text, rejected ``n, reason, line``).
+    """Parse one frame of lines -> (accepted requests with ``src_ip`` text, and ``src_ip_lo``
+    where the scanner parsed the address already; rejected ``n, reason, line``).
 
     Steps with nothing to do are skipped, not run on empty frames: when the compiled scanner
     takes a whole chunk, the fixed costs of the other routes were a third of the chunk's time
