@@ -10,23 +10,32 @@ window closes, the window still filling is evaluated every ``eval_every_s`` of t
 packets arrive mid-window is reported a fraction of a second later, not at the window's end.
 Sources are tracked with :class:`~surgescope.attack.sources.SpaceSaving` (bounded memory).
 
-Cost (bench/bench_watch.py: 1.02 M generated packets at ~100 k/s; CPU seconds per stage,
-reader thread off, 2 cores shared with other work): as fast as possible, each reader batch
-(0.6 s in all, read a batch ahead in a thread) is classified once, keeping only the columns
-the detector reads (0.3 s); the windows it closes are aggregated in one pass (window tables,
-rolling heavy clients of the closing windows' clients, candidates: 0.8 s), then applied
-slice by slice (tracker steps, Space-Saving merges: 0.35 s, 0.24 s of it the heavy hitters).
-Early alerts add the filling window's evaluations: all those of a batch are made in one pass
-as well (:func:`_evaluate`: each evaluation is one more key of the window tables) instead of
-one Polars pass each (~20 ms of fixed work apiece, which dominated on sparse traffic); they
-still re-aggregate each window so far, 1.2 M rows for 1.02 M packets (1.2 s). The window
-tables are most of what is left (~0.5 us per row, half of it the group-by on window,
-destination and class with its four distinct counts). Incremental aggregation of the filling
-window (slice aggregates merged) was not done: sums merge, but the distinct counts and the
-per-client table need the key sets, which on a spoofed flood (a new source per packet) are
-as large as the records. As fast as possible, reader batches are gathered to
-:data:`BULK_ROWS` and the closing windows' tables run on Polars' streaming engine: bulk mode
-790-850 k packets/s where it did 580-710 k, early alerts 340-368 k where they did 297-317 k.
+Cost (bench/bench_watch.py: 1.02 M generated packets at ~100 k/s, 60% of them in reader
+batches with DNS fragments; CPU seconds per stage with the reader in the detector's thread,
+2 cores shared with other work): as fast as possible, the reader decodes only the fields the
+detector reads (:data:`READ_COLUMNS`, no source text: 0.4-0.5 s in all, a batch ahead in a
+thread); each batch is classified once, keeping only the columns the detector reads (0.2-0.3
+s; the fragment join, which puts later fragments last, is skipped in batches without any);
+the windows it closes are aggregated in one pass (window tables, rolling heavy clients of the
+closing windows' clients, candidates: 0.5-0.6 s; the tables count distinct values only for
+the classes whose rules read them, and what a host sent only for hosts that are
+destinations), then applied slice by slice (tracker steps without class ``other``'s rows,
+Space-Saving merges with IPv4 text and tie order made from keys: 0.15-0.2 s, half of it the
+heavy hitters). Early alerts add the filling window's evaluations: all those of a batch are
+made in one pass (:func:`_evaluate`: each evaluation is one more key of the window tables)
+instead of one Polars pass each (~20 ms of fixed work apiece, which dominated on sparse
+traffic); they still re-aggregate each window so far, 1.2 M rows for 1.02 M packets (1.0-1.3
+s), and the heavy hitters merge once per closing window (0.25-0.4 s). The window tables are
+most of what is left (~0.4 us per record, the per-client group-by the largest part), with the
+reader's record walk (a Python loop holding the GIL, 0.2 s per million). Incremental
+aggregation of the filling window (slice aggregates merged) was not done: sums merge, but the
+distinct counts, lone ACKs, SYN-only sources and the per-client table need key sets, which
+on a spoofed flood (a new source per packet) are as large as the records. As fast as
+possible, reader batches are gathered to :data:`BULK_ROWS` (the batch's closes run on
+Polars' default engine: the streaming engine measured no faster there). Measured with the
+previous version alternating, medians of 3 runs on a loaded machine: bulk mode
+656 k -> 710 k packets/s (CPU 2.19 -> 1.94 s), early alerts 345 k -> 371 k (CPU 3.98 -> 3.74
+s); on an idle machine bulk did 748-906 k before.
 
 :func:`replay` paces the file at its own speed (``speed=1``), ``speed`` times faster, or as
 fast as possible (``speed=0``), and yields alerts as they fire::
@@ -645,9 +654,10 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
     slow = SlowStream(inp.table) if inp.table in ("requests", "flows") else None
     frames = _frames(inp.batches())
     if speed <= 0:
-        # As fast as possible: reader batches gathered to BULK_ROWS and their closing windows
-        # computed on Polars' streaming engine (measured on 1 M packets: bulk 580-710 k ->
-        # 790-850 k packets/s, early alerts 297-317 k -> 340-368 k). The same events: slices
+        # As fast as possible: reader batches gathered to BULK_ROWS (measured on 1 M packets:
+        # bulk 580-710 k -> 790-850 k packets/s, early alerts 297-317 k -> 340-368 k); the
+        # streaming engine serves _close_many (the last window; a batch's closes, _Closes, run
+        # on the default engine, measured no slower). The same events: slices
         # and alert times are those of the records, not of the batches (bulk mode's alerts
         # fire at the end of the larger batches).
         frames, det.engine = _gathered(frames, BULK_ROWS), "streaming"
