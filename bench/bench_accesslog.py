@@ -3,7 +3,8 @@
 Input: a 2,000,000-line combined log made by the project's generator
 (:mod:`surgescope.simulate.accesslog`: 20,000 clients with browser user agents, a site's pages
 and assets over six hours, plus two HTTP-flood bursts of 5 and 4 minutes from 200 and 150 bots), built once and cached
-under bench/out/. Three runs, each in its own process so its peak RSS is its own (``os.wait4``):
+under bench/out/. Three runs, each in its own process so its peak RSS is its own (``os.wait4``),
+repeated in ``--runs`` rounds (default 3; the table shows medians, then each round's ratios):
 
 - ``surgescope analyze FILE --out bench/out/a`` — the real command line, end to end (reading,
   the per-input summary, every analysis, the report files);
@@ -13,7 +14,7 @@ under bench/out/. Three runs, each in its own process so its peak RSS is its own
 Then (unless ``--no-stages``) one more run of the same stages split open, printing seconds and
 peak RSS after each: reading, the per-input summary, outage, attacks, attribution, report files.
 
-Run: ``.venv/bin/python bench/bench_accesslog.py [--lines N] [--no-stages]``. Target: >= 10x GoAccess.
+Run: ``.venv/bin/python bench/bench_accesslog.py [--lines N] [--runs 3] [--no-stages]``. Target: >= 10x GoAccess.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -106,26 +108,37 @@ def run(cmd: list[str]) -> tuple[float, float, str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lines", type=int, default=2_000_000)
+    ap.add_argument("--runs", type=int, default=3, help="rounds of the three runs (medians are shown)")
     ap.add_argument("--no-stages", dest="stages", action="store_false", help="skip the per-stage breakdown run")
     args = ap.parse_args()
     log = build(args.lines)
     size = log.stat().st_size
     print(f"input: {log.relative_to(ROOT)} ({args.lines:,} lines, {size / 2**20:.0f} MiB), {os.cpu_count()} cores")
 
-    results = {}
+    # Rounds of the three runs in turn, so that a slow spell of the machine falls on all three;
+    # the table shows medians, and each round's own ratio is printed below it.
+    runs: dict[str, list[tuple[float, float]]] = {}
     analyze_out = OUT / "a"
-    shutil.rmtree(analyze_out, ignore_errors=True)
-    results["surgescope analyze"] = run([SURGESCOPE, "analyze", str(log), "--out", str(analyze_out)])
-    wall, rss, out = run([PY, "-c", READER, str(log)])
-    rows, rejected = (int(x) for x in out.split())
-    assert rows == args.lines and rejected == 0, (rows, rejected)
-    results["surgescope reader"] = (wall, rss, out)
-    results["goaccess 1.7"] = run(["goaccess", str(log), "--log-format=COMBINED", "-o", str(OUT / "goaccess.json")])
+    for _ in range(args.runs):
+        shutil.rmtree(analyze_out, ignore_errors=True)
+        wall, rss, _ = run([SURGESCOPE, "analyze", str(log), "--out", str(analyze_out)])
+        runs.setdefault("surgescope analyze", []).append((wall, rss))
+        wall, rss, out = run([PY, "-c", READER, str(log)])
+        rows, rejected = (int(x) for x in out.split())
+        assert rows == args.lines and rejected == 0, (rows, rejected)
+        runs.setdefault("surgescope reader", []).append((wall, rss))
+        wall, rss, _ = run(["goaccess", str(log), "--log-format=COMBINED", "-o", str(OUT / "goaccess.json")])
+        runs.setdefault("goaccess 1.7", []).append((wall, rss))
 
-    ga = results["goaccess 1.7"][0]
-    print(f"{'tool':<20} {'seconds':>8} {'lines/s':>12} {'x GoAccess':>11} {'peak RSS MiB':>13}")
-    for name, (wall, rss, _) in results.items():
+    ga = statistics.median(w for w, _ in runs["goaccess 1.7"])
+    print(f"{'tool':<20} {'seconds':>8} {'lines/s':>12} {'x GoAccess':>11} {'peak RSS MiB':>13}   (median of {args.runs})")
+    for name, rs in runs.items():
+        wall, rss = statistics.median(w for w, _ in rs), max(r for _, r in rs)
         print(f"{name:<20} {wall:8.2f} {args.lines / wall:12,.0f} {ga / wall:11.1f} {rss:13.0f}")
+    for i in range(args.runs):
+        g = runs["goaccess 1.7"][i][0]
+        print(f"round {i + 1}: GoAccess {g:.1f} s; analyze {runs['surgescope analyze'][i][0]:.2f} s = "
+              f"{g / runs['surgescope analyze'][i][0]:.1f}x; reader {g / runs['surgescope reader'][i][0]:.1f}x")
     if args.stages:
         stages_out = OUT / "a-stages"
         shutil.rmtree(stages_out, ignore_errors=True)
