@@ -6,8 +6,9 @@ Format (https://www.tcpdump.org/manpages/pcap-savefile.5.html): a 24-byte file h
 byte order and the time unit; Alexey Kuznetsov's "modified" variant has 24-byte record headers.
 
 Finding records is inherently sequential (each caplen gives the next offset), so it is one
-tight Python loop that only collects offsets (see :func:`_walk_native`); everything
-else — timestamps, lengths, and the whole decode — is gathered for all records at once.
+tight loop that only collects offsets: compiled (``_pcapwalk.c``) where it is built, else in
+Python (:func:`_walk_native`); everything else — timestamps, lengths, and the whole decode — is
+gathered for all records at once.
 """
 
 from __future__ import annotations
@@ -33,6 +34,22 @@ MAGICS: dict[bytes, tuple[str, int, int]] = {
     b"\xa1\xb2\xcd\x34": (">", 1000, 24),
 }
 FILE_HEADER = 24
+
+try:  # the compiled record walk; without it the Python loops below walk
+    from surgescope.sources import _pcapwalk
+except ImportError:  # pragma: no cover - a build without a C compiler
+    _pcapwalk = None
+
+#: Walk with the compiled loop when it is built; False uses the Python loops (tests compare).
+NATIVE = True
+
+
+def _walk(buf: bytes, n: int, hdr: int, order: str) -> bytes | array.array:
+    """Byte positions (int64) of the caplen field of consecutive records (see :func:`_walk_native`)."""
+    if NATIVE and _pcapwalk is not None:
+        return _pcapwalk.walk(buf, n, hdr, order == ">")
+    native = order == "<" and struct.pack("=I", 1) == struct.pack("<I", 1)
+    return _walk_native(buf, n, hdr) if native else _walk_struct(buf, n, hdr, order)
 
 
 def _walk_native(buf: bytes, n: int, hdr: int) -> array.array:
@@ -77,7 +94,7 @@ def _walk_struct(buf: bytes, n: int, hdr: int, order: str) -> array.array:
     return pos_list
 
 
-def _complete(pos_list: array.array, n: int, hdr: int, max_caplen: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _complete(pos_list: bytes | array.array, n: int, hdr: int, max_caplen: int) -> tuple[np.ndarray, np.ndarray, int, int]:
     """(record starts, caplens, end of the last complete record, absurd caplen or -1)."""
     p = np.frombuffer(pos_list, dtype=np.int64)
     starts = p - 8
@@ -113,7 +130,6 @@ def read_frames(
     linktype = network & 0xFFFF  # upper bits carry FCS length flags
     info.update(format="pcap", version=f"{major}.{minor}", snaplen=snaplen, linktype=linktype,
                 time_unit="ns" if unit == 1 else "us", byte_order="little" if order == "<" else "big")
-    native = order == "<" and struct.pack("=I", 1) == struct.pack("<I", 1)
     dt = np.dtype(order + "u4")
 
     reader = ChunkReader(f, chunk_bytes)
@@ -121,7 +137,7 @@ def read_frames(
     number = 0  # packets delivered so far
     while True:
         buf, n, eof = reader.fill(pending)
-        walked = _walk_native(buf, n, hdr) if native else _walk_struct(buf, n, hdr, order)
+        walked = _walk(buf, n, hdr, order)
         starts, caplen, done, bad = _complete(walked, n, hdr, max_caplen)
         del walked
         if len(starts):
