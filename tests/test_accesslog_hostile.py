@@ -237,6 +237,50 @@ def test_a_chunk_that_raises_costs_only_its_bad_lines(real_lines):
     assert rej.rows() == [(2, "unreadable line (RuntimeError)", "BOOM")]
 
 
+def test_a_chunk_with_a_few_bad_lines_keeps_every_other_line_in_order(real_lines):
+    """Halving finds a few bad lines among many: every other line is read, in file order, with
+    far fewer parses than one per line."""
+    spec = accesslog.builtin_spec("auto")
+    calls = 0
+
+    def parse(lines):
+        nonlocal calls
+        calls += 1
+        if lines["line"].str.contains("BOOM").any():
+            raise RuntimeError("a bug no test foresaw")
+        return accesslog.parse_lines(lines, spec)
+
+    good = [ln.decode() + "\n" for ln in real_lines[:2000]]
+    assert len(good) == 2000
+    bad_at = {17, 1000, 1999}
+    text = ["BOOM\n" if i in bad_at else good[i] for i in range(2000)]
+    batch, rej = accesslog.guarded(parse)(pl.DataFrame({"n": list(range(1, 2001)), "line": text}))
+    assert batch is not None and batch.num_rows == 1997
+    assert [r[0] for r in rej.rows()] == [i + 1 for i in sorted(bad_at)]
+    whole, _ = accesslog.parse_lines(pl.DataFrame({"n": list(range(1, 1998)), "line": [t for t in text if t != "BOOM\n"]}), spec)
+    assert batch.column("ts").to_pylist() == whole["ts"].to_list()  # file order kept
+    assert calls < 200
+
+
+def test_a_fault_on_every_line_is_bounded(real_lines, monkeypatch):
+    """A fault that hits every line is rejected in bounded work, every line counted."""
+    monkeypatch.setattr(accesslog, "MAX_RETRIES", 64)
+    calls = 0
+
+    def parse(lines):
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("broken everywhere")
+
+    text = [ln.decode() + "\n" for ln in real_lines * 3]
+    n = len(text)
+    batch, rej = accesslog.guarded(parse)(pl.DataFrame({"n": list(range(1, n + 1)), "line": text}))
+    assert batch is None
+    assert rej.height == n and rej["n"].to_list() == list(range(1, n + 1))
+    assert set(rej["reason"]) == {"unreadable line (RuntimeError)"}
+    assert calls <= 64 + 1
+
+
 def _read_both(path: Path, **options) -> None:
     """The compiled scanner, the plain path and the regexes alone agree on every value and
     every rejection."""
