@@ -1,5 +1,7 @@
-"""The access-log reader's two paths on the same chunks: plain lines cut at byte positions
-(``accesslog.PLAIN = True``) against every line through the regexes (``False``).
+"""The access-log reader's routes on the same chunks: the compiled scanner first
+(``accesslog.NATIVE = True``, then the plain path and the regexes for the rest), plain lines
+cut at byte positions by Polars (``NATIVE = False, PLAIN = True``), and every line through the
+regexes (``NATIVE = False, PLAIN = False``).
 
 Input: the first chunks of the bench log that ``bench_accesslog.py`` builds (bench/out/
 combined-2000000-v3.log, built here if missing). Each chunk is parsed and turned into a record
@@ -28,6 +30,9 @@ from surgescope.pipeline import ANALYSED_REQUEST_COLUMNS  # noqa: E402
 from surgescope.sources import accesslog  # noqa: E402
 from surgescope.sources.base import Rejections  # noqa: E402
 
+#: route -> (accesslog.NATIVE, accesslog.PLAIN)
+ROUTES = {"native": (True, True), "plain": (False, True), "regex": (False, False)}
+
 
 def cpu() -> float:
     """CPU seconds of this process, all threads (steadier than wall time on a shared machine)."""
@@ -51,10 +56,10 @@ def main() -> None:
         if len(frames) == args.chunks:
             break
     lines = sum(f.height for f in frames)
-    times: dict[tuple[bool, str], list[float]] = {}
+    times: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.runs):
-        for plain in (True, False):
-            accesslog.PLAIN = plain
+        for route, (native, plain) in ROUTES.items():
+            accesslog.NATIVE, accesslog.PLAIN = native, plain
             parse = batch = 0.0
             for f in frames:
                 t0 = cpu()
@@ -63,16 +68,16 @@ def main() -> None:
                 accesslog.to_batch(req)
                 t2 = cpu()
                 parse, batch = parse + t1 - t0, batch + t2 - t1
-            times.setdefault((plain, "parse_lines"), []).append(parse)
-            times.setdefault((plain, "to_batch"), []).append(batch)
+            times.setdefault((route, "parse_lines"), []).append(parse)
+            times.setdefault((route, "to_batch"), []).append(batch)
     print(f"{lines:,} lines in {len(frames)} chunks of {log.name}, fmt={args.fmt}, columns={'all' if columns is None else 'analysed'}, CPU seconds")
     print(f"{'path':<8} {'stage':<12} {'median s':>9} {'min s':>7} {'lines/s':>12}")
-    for (plain, stage), ts in times.items():
+    for (route, stage), ts in times.items():
         med = statistics.median(ts)
-        print(f"{'plain' if plain else 'regex':<8} {stage:<12} {med:9.3f} {min(ts):7.3f} {lines / med:12,.0f}")
+        print(f"{route:<8} {stage:<12} {med:9.3f} {min(ts):7.3f} {lines / med:12,.0f}")
     print(f"\nwhole file, read() on {accesslog.WORKERS} threads:")
-    for plain in (True, False):
-        accesslog.PLAIN = plain
+    for route, (native, plain) in ROUTES.items():
+        accesslog.NATIVE, accesslog.PLAIN = native, plain
         walls, cpus = [], []
         for _ in range(args.runs):
             rej = Rejections()
@@ -81,7 +86,7 @@ def main() -> None:
             walls.append(time.perf_counter() - t0)
             cpus.append(cpu() - c0)
         med = statistics.median(walls)
-        print(f"{'plain' if plain else 'regex':<8} {rows:,} rows, {rej.count} rejected: median {med:.2f} s wall ({rows / med:,.0f} lines/s), "
+        print(f"{route:<8} {rows:,} rows, {rej.count} rejected: median {med:.2f} s wall ({rows / med:,.0f} lines/s), "
               f"{statistics.median(cpus):.2f} s CPU; runs {', '.join(f'{w:.2f}' for w in walls)}")
 
 
