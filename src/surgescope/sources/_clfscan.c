@@ -27,7 +27,7 @@
 #include <stdint.h>
 #include <string.h>
 
-enum { F_IP, F_METHOD, F_PATH, F_PROTO, F_REF, F_UA, NFIELDS };
+enum { F_IP, F_METHOD, F_PATH, F_PROTO, F_REF, F_UA, NFIELDS }; /* named in FIELDS (module init) */
 
 #define MAX_BUFFERS 64
 
@@ -411,5 +411,15 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__clfscan(void) {
     first_s = days_from_civil(1678, 1, 1) * 86400;
     end_s = days_from_civil(2262, 1, 1) * 86400;
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    /* The field order of scan()'s outputs (the F_ enum) and the buffer bound, for the Python side. */
+    PyObject *fields = Py_BuildValue("(ssssss)", "ip", "method", "path", "protocol", "referer", "ua");
+    if (fields == NULL || PyModule_AddObject(m, "FIELDS", fields) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_BUFFERS", MAX_BUFFERS) < 0) {
+        Py_XDECREF(fields);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -641,12 +641,6 @@ def native_available() -> bool:
     return NATIVE and _clfscan is not None
 
 
-#: The text fields the scanner returns views of, in its order (``_clfscan.c``, ``F_IP``...).
-_SCAN_FIELDS = ("ip", "method", "path", "protocol", "referer", "ua")
-#: Data buffers the scanner takes at most (``MAX_BUFFERS`` in ``_clfscan.c``).
-_SCAN_MAX_BUFFERS = 64
-
-
 def _scanned(lines: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame | None, pl.DataFrame]:
     """(requests of the plain lines, as :func:`_plain` makes them, plus ``src_ip_lo`` where the
     address is a canonical IPv4 one (see :func:`to_batch`), or None; the other lines).
@@ -664,15 +658,16 @@ def _scanned(lines: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame | None, pl.D
         arr = arr.cast(pa.string_view())
     n = len(arr)
     _, views, *data = arr.buffers()
-    if len(data) > _SCAN_MAX_BUFFERS:  # (chunks of about a GiB of repaired UTF-8)
+    if len(data) > _clfscan.MAX_BUFFERS:  # (chunks of about a GiB of repaired UTF-8)
         return None, lines
     views = views.slice(arr.offset * 16, n * 16)
     ok = np.empty(n, np.uint8)
     ts = np.empty(n, np.int64)
     status = np.empty(n, np.int32)
     nbytes = np.empty(n, np.int64)
-    fields = np.empty((len(_SCAN_FIELDS), n, 16), np.uint8)
-    dash = np.empty((len(_SCAN_FIELDS), n), np.uint8)
+    # One 16-byte view per line for each text field, in the scanner's order (_clfscan.FIELDS).
+    fields = np.empty((len(_clfscan.FIELDS), n, 16), np.uint8)
+    dash = np.empty((len(_clfscan.FIELDS), n), np.uint8)
     lo = np.empty(n, np.uint64)
     if not _clfscan.scan(views, tuple(data), n, combined, ok, ts, status, nbytes, fields, dash, lo):
         return None, lines
@@ -682,7 +677,7 @@ def _scanned(lines: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame | None, pl.D
         return pl.repeat(None, n, dtype=dtype, eager=True)
 
     def text(field: str, group: str, dash_null: bool) -> pl.Series:
-        i = _SCAN_FIELDS.index(field)
+        i = _clfscan.FIELDS.index(field)
         if group not in g or (field in ("referer", "ua") and not combined):
             return null(pl.String())
         valid = None
