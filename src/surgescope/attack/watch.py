@@ -236,12 +236,11 @@ class StreamDetector:
         last_win = cl["win"].max()
         events: list[dict] = []
         if self.win is None or last_win != self.win:
+            before, cl = _split_last(cl, last_win)
             if closed is not None:
                 events += closed.apply()
             else:
-                done = [*self.current, cl.filter(pl.col("win") < last_win)]
-                events += self._close_many(pl.concat(done, how="vertical_relaxed"))
-            cl = cl.filter(pl.col("win") == last_win)
+                events += self._close_many(pl.concat([*self.current, before], how="vertical_relaxed"))
             self.current, self.cur_n, self.eval_n, self.last_eval = [], 0, 0, None
             # Traffic resumed after a silence longer than the merge gap: attacks have ended.
             events += self.tracker.step(last_win - timedelta(seconds=self.ws), [], record=False)
@@ -281,21 +280,27 @@ class StreamDetector:
         if df.height == 0:
             return
         self.records += df.height
-        cl = self.classify(df.with_row_index("_row"))
-        sid = np.searchsorted(ends, cl["_row"].to_numpy(), side="right")
-        cl = cl.with_columns(pl.Series("_slice", sid)).drop("_row")
-        if not cl["_slice"].is_sorted():  # later fragments go last in each slice, as feed() puts them
-            cl = cl.sort("_slice", maintain_order=True)
-        offs = np.searchsorted(cl["_slice"].to_numpy(), np.arange(len(ends) + 1), side="left")
-        cl = cl.drop("_slice")
-        parts = [(i, cl.slice(int(offs[i]), int(offs[i + 1] - offs[i]))) for i in range(len(ends)) if offs[i + 1] > offs[i]]
+        if len(ends) == 1:  # one slice (bulk mode): no record needs to find its slice
+            cl = self.classify(df)
+            parts = [(0, cl)] if cl.height else []
+        else:
+            cl = self.classify(df.with_row_index("_row"))
+            sid = np.searchsorted(ends, cl["_row"].to_numpy(), side="right")
+            cl = cl.with_columns(pl.Series("_slice", sid)).drop("_row")
+            if not cl["_slice"].is_sorted():  # later fragments go last in each slice, as feed() puts them
+                cl = cl.sort("_slice", maintain_order=True)
+            offs = np.searchsorted(cl["_slice"].to_numpy(), np.arange(len(ends) + 1), side="left")
+            cl = cl.drop("_slice")
+            parts = [(i, cl.slice(int(offs[i]), int(offs[i + 1] - offs[i])))
+                     for i in range(len(ends)) if offs[i + 1] > offs[i]]
         # Pass 1: the windows each slice closes, as feed() would find them.
         win, current, dones = self.win, list(self.current), {}
         for i, part in parts:
             last_win = part["win"].max()
             if win is None or last_win != win:
-                dones[i] = [*current, part.filter(pl.col("win") < last_win)]
-                current, win = [part.filter(pl.col("win") == last_win)], last_win
+                done, last = _split_last(part, last_win)
+                dones[i] = [*current, done]
+                current, win = [last], last_win
             else:
                 current.append(part)
         closes = _Closes.build(self, dones)
@@ -348,6 +353,16 @@ class StreamDetector:
         events = self._close_many(pl.concat(self.current, how="vertical_relaxed")) if self.current else []
         self.current = []
         return events + self.tracker.flush()
+
+
+def _split_last(part: pl.DataFrame, last_win: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(records before window ``last_win``, records in it): two slices when the records are
+    in window order (no later fragment moved last), else two filters."""
+    w = part["win"]
+    if w.is_sorted():
+        k = int(w.search_sorted(last_win, side="left"))
+        return part.slice(0, k), part.slice(k)
+    return part.filter(pl.col("win") < last_win), part.filter(pl.col("win") == last_win)
 
 
 def _add_sources(ss: SpaceSaving, by_client: pl.DataFrame, records: pl.DataFrame, text_from_key: bool = False) -> None:
