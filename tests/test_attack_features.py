@@ -192,6 +192,27 @@ def test_fast_columns_and_keyed_windows(kind, datasets):
         assert _same(mine, alone)
 
 
+def test_destination_text_made_from_numbers_is_the_readers(datasets):
+    """A capture read without the destination's text (the replay's reader, watch.READ_COLUMNS)
+    gets window tables whose ``dst_ip`` is the reader's text, made from the address numbers
+    once per row: IPv4 and IPv6 targets (generated) and a real capture's."""
+    from surgescope.sources import open_input
+
+    table = pa.concat_tables([
+        generate([Phase("normal", duration=2, rate=200), Phase("syn-flood", duration=2, rate=500, target="2001:db8::10"),
+                  Phase("dns-amplification", duration=2, rate=400, target="2001:db8:0:1::ffff:7")], seed=5),
+        open_input(datasets / "pcap/stopddos/amp.UDP.snmp.src161.pcapng").read_all(),
+    ])
+    cl = features.classify(table, "packets").collect()
+    assert {4, 6} <= set(cl["ip_version"].to_list())
+    numbers = cl.drop("dst_ip")
+    for detail in (False, True):
+        a = features.window_tables(cl, 1.0, "packets", detail=detail, client_ips=False)
+        b = features.window_tables(numbers, 1.0, "packets", detail=detail, client_ips=False)
+        assert _same(a, b)
+    assert {"2001:db8::10", "2001:db8:0:1::ffff:7", "10.10.10.10"} <= set(b.by_dst["dst_ip"])
+
+
 def test_fast_tables_count_distinct_values_where_rules_read_them(datasets):
     """``detail=False`` keeps the detail tables' distinct counts for the classes whose rules
     read them (features.DISTINCT_CLASSES, amplification) and leaves them null elsewhere."""

@@ -33,6 +33,7 @@ import polars as pl
 import pyarrow as pa
 
 from surgescope.attack import reflection
+from surgescope.sources._addrtext import text_of
 from surgescope.tally import path_stem, stem_is_asset
 
 WEB_PORTS = (80, 443, 8080, 8443, 8000, 8888)
@@ -199,13 +200,15 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
     ``engine``: Polars' engine for the group-bys (``streaming`` is faster on whole inputs of a
     million records and more, slower on the replay's small frames).
     """
+    names = lf.columns if isinstance(lf, pl.DataFrame) else lf.collect_schema().names()
     lf = lf.lazy().with_columns(window_col(window_s))
     win = ["win", *by]
-    extra_dst = _extra(table, lf.collect_schema().names()) if detail else []
+    extra_dst = _extra(table, names) if detail else []
+    dst_ip = [pl.col("dst_ip").first()] if "dst_ip" in names else [pl.col(c).first() for c in DST_NUMBERS]
     # A connection key: source address and port (wrapping multiply spreads the port bits).
     conn_key = pl.col("src_key") ^ (pl.col("src_port").fill_null(0).cast(pl.UInt64) * 0x9E3779B97F4A7C15)
     conn = conn_key.n_unique()
-    totals = [pl.col("dst_ip").first(), pl.col("n").sum().alias("records"), pl.col("size").sum().alias("bytes")]
+    totals = [*dst_ip, pl.col("n").sum().alias("records"), pl.col("size").sum().alias("bytes")]
     distinct = [
         pl.col("src_key").n_unique().alias("sources"),
         pl.col("src_port").n_unique().alias("src_ports"),
@@ -240,7 +243,7 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
         .group_by(*win, "dst_key").agg(((pl.col("k") == 1) & pl.col("ack")).sum().alias("lone_acks"))
     )
     by_dst = lf.group_by(*win, "dst_key").agg(
-        pl.col("dst_ip").first(),
+        *dst_ip,
         pl.col("n").sum().alias("records"),
         pl.col("size").sum().alias("bytes"),
         is_tcp.sum().alias("tcp"),
@@ -300,10 +303,11 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
         )
     if not detail:
         by_class, by_dst, by_client = pl.collect_all([by_class, by_dst, by_client], engine=engine)
-        return Windows(by_class, by_dst, by_client, table, window_s)
+        return Windows(_dst_text(by_class), _dst_text(by_dst), by_client, table, window_s)
     ports = lf.group_by(*win, "dst_key", "dst_port").agg(pl.len().alias("k")).group_by(*win, "dst_key").agg(
         pl.col("k").max().alias("top_port"))
     by_class, by_dst, by_client, ports = pl.collect_all([by_class, by_dst, by_client, ports], engine=engine)
+    by_class, by_dst = _dst_text(by_class), _dst_text(by_dst)
     # Concentration: share of the window's records from the top source, to the top port.
     top = by_client.group_by(*win, "dst_key").agg(pl.col("records").max().alias("top_src"))
     by_dst = by_dst.join(top, on=[*win, "dst_key"], how="left").join(ports, on=[*win, "dst_key"], how="left").with_columns(
@@ -311,6 +315,20 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
         (pl.col("top_port") / pl.col("records")).alias("top_dst_port_share"),
     ).drop("top_src", "top_port")
     return Windows(by_class.sort("win"), by_dst.sort("win"), by_client.sort("win"), table, window_s)
+
+
+DST_NUMBERS = ("dst_ip_hi", "dst_ip_lo", "ip_version")
+"""What stands for the destination's text in a capture read without it: the window tables
+make the text once per row from these (as the reader would), not once per record."""
+
+
+def _dst_text(df: pl.DataFrame) -> pl.DataFrame:
+    """A window table aggregated from :data:`DST_NUMBERS`: with ``dst_ip`` text in their place."""
+    if "dst_ip" in df.columns:
+        return df
+    text = text_of(*(df[c].fill_null(0).to_numpy() for c in ("ip_version", "dst_ip_hi", "dst_ip_lo")))
+    cols = [c for c in df.columns if c not in DST_NUMBERS[1:]]
+    return df.with_columns(pl.Series("dst_ip_hi", text, pl.String)).select(cols).rename({"dst_ip_hi": "dst_ip"})
 
 
 FAST_COLUMNS = ("ts", "dst_ip", "src_key", "dst_key", "cls", "n", "size", "src_port", "dst_port", "proto", "f_syn",

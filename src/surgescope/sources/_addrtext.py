@@ -10,6 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401 - imported here, not lazily on the first cast mid-stream
 
+from surgescope import ipaddr
+
 # Address text, vectorised. Measured on 262 k random IPv4 addresses (2-core VM): Polars
 # concat_str (ipaddr.v4_strings) 33 ms, this 24 ms, pyarrow binary_join 75 ms; it runs twice
 # per packet, so it matters. Each address is "a.b" + "." + "c.d" from a 65,536-entry table of
@@ -127,3 +129,10 @@ def address_text(n: int, v4_rows: np.ndarray, v4: np.ndarray, v6_rows: np.ndarra
         bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
     arr = pa.Array.from_buffers(pa.string_view(), n, [bitmap, pa.py_buffer(views), *buffers], null_count=nulls)
     return arr.cast(pa.string())
+
+
+def text_of(version: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> pa.Array:
+    """The PACKETS address text of rows given by IP version (4, 6, else null) and the address
+    halves (IPv4-mapped for version 4), as the capture reader writes it."""
+    r4, r6 = np.flatnonzero(version == 4), np.flatnonzero(version == 6)
+    return address_text(len(version), r4, ipaddr.v4_ints(lo[r4]), r6, hi[r6], lo[r6])
