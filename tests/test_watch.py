@@ -127,6 +127,50 @@ def test_early_and_bulk_modes_agree(datasets, capture):
     assert start == int(first) and end <= int(last) + 1
 
 
+def test_bulk_batches_start_small(tmp_path, monkeypatch):
+    """As fast as possible, the detector's first batch is BULK_FIRST records, the next ones
+    double up to BULK_ROWS (it starts before the reader has a full batch); in bulk mode the
+    events, their windows and vectors are those of whole batches, only the alert times (the
+    end of the batch that fired) move."""
+    from surgescope.attack import watch
+
+    frames = [pl.DataFrame({"i": range(k * 10, k * 10 + 10)}) for k in range(20)]
+    sizes = [f.height for f in watch._gathered(iter(frames), 60, 15)]
+    assert sizes == [20, 30, 60, 60, 30] and sum(sizes) == 200
+    assert pl.concat(list(watch._gathered(iter(frames), 60, 15)))["i"].to_list() == list(range(200))
+    p = str(tmp_path / "m.pcap")
+    write(generate([Phase("normal", duration=6, rate=2000), Phase("syn-flood", start=2, duration=2, rate=20000),
+                    Phase("dns-amplification", start=3, duration=2, rate=20000)], seed=2), p)
+
+    frames, sizes = watch._frames, []
+
+    def small(batches):  # reader batches of 2,000 records, so that gathering them matters
+        for df in frames(batches):
+            yield from (df.slice(a, 2_000) for a in range(0, df.height, 2_000))
+
+    feed = watch.StreamDetector.feed_batch
+
+    def counted(self, df, ends, early=True):
+        sizes.append(df.height)
+        return feed(self, df, ends, early)
+
+    monkeypatch.setattr(watch, "_frames", small)
+    monkeypatch.setattr(watch.StreamDetector, "feed_batch", counted)
+    monkeypatch.setattr(watch, "BULK_ROWS", 20_000)
+
+    def alerts(first: int) -> list[tuple]:
+        monkeypatch.setattr(watch, "BULK_FIRST", first)
+        sizes.clear()
+        out = [(a["event"], a["vector"], a["vectors"], a["window"], a.get("start"), a.get("end"))
+               for a in replay(p, speed=0, eval_every_s=0)]
+        return out, list(sizes)
+
+    (ramped, ramp), (whole, flat) = alerts(5_000), alerts(20_000)
+    assert 5_000 <= ramp[0] < ramp[1] < 20_000 <= ramp[2] and min(flat[:-1]) >= 20_000 and len(ramp) > len(flat)
+    assert ramped == whole
+    assert [a[0] for a in ramped][:2] == ["start", "vector-change"] and ramped[-1][0] == "end"
+
+
 @pytest.mark.parametrize("capture", ["stopddos/amp.TCP.reflection.SYNACK.pcap", "cic-ddos2019/CIC-DDoS-2019-SynFlood.pcap"])
 def test_batch_feed_matches_slice_by_slice_feed(tmp_path, datasets, capture, monkeypatch):
     """As fast as possible, replay hands each reader batch to ``feed_batch`` in one call; it

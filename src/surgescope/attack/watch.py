@@ -677,7 +677,7 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
         # on the default engine, measured no slower). The same events: slices
         # and alert times are those of the records, not of the batches (bulk mode's alerts
         # fire at the end of the larger batches).
-        frames, det.engine = _gathered(frames, BULK_ROWS), "streaming"
+        frames, det.engine = _gathered(frames, BULK_ROWS, BULK_FIRST), "streaming"
     wall0 = time.monotonic()
     t0 = None
     last = None
@@ -744,17 +744,28 @@ BULK_ROWS = 400_000
 """Records per detector call in a replay as fast as possible (larger lost the overlap with the
 reader thread)."""
 
+BULK_FIRST = 150_000
+"""Records of the first such call; the next ones double up to :data:`BULK_ROWS`. The detector
+starts once the reader has this many instead of waiting for a full batch (bench capture, 1 M
+packets, medians of 8 alternating fresh runs: wall 1.24 -> 1.04 s; starting at 100 k gained
+less). Bulk mode's alerts fire at batch ends, so their ``packet_time`` moves with this; their
+windows, vectors and order do not."""
 
-def _gathered(frames: Iterator[pl.DataFrame], rows: int) -> Iterator[pl.DataFrame]:
-    """Consecutive frames concatenated until they hold at least ``rows`` records."""
+
+def _gathered(frames: Iterator[pl.DataFrame], rows: int, first: int | None = None) -> Iterator[pl.DataFrame]:
+    """Consecutive frames concatenated until they hold at least ``rows`` records; with
+    ``first``, the first batch holds at least that many and the next ones double up to
+    ``rows`` (the detector starts while the reader is still filling its larger batches)."""
     buf: list[pl.DataFrame] = []
     held = 0
+    target = rows if first is None else min(first, rows)
     for df in frames:
         buf.append(df)
         held += df.height
-        if held >= rows:
+        if held >= target:
             yield pl.concat(buf, how="vertical_relaxed") if len(buf) > 1 else buf[0]
             buf, held = [], 0
+            target = min(2 * target, rows)
     if buf:
         yield pl.concat(buf, how="vertical_relaxed") if len(buf) > 1 else buf[0]
 
