@@ -80,8 +80,11 @@ def test_benign_flows_raise_nothing(datasets):
     # The SYN-ACK capture also holds a few non-IP frames (no addresses): they are skipped.
     [("amp.UDP.snmp.src161.pcapng", "snmp-amplification"), ("amp.TCP.reflection.SYNACK.pcap", "tcp-reflection")],
 )
-def test_cli_watch_prints_json_lines(datasets, capture, vector):
-    r = CliRunner().invoke(app, ["watch", str(datasets / "pcap/stopddos" / capture), "--speed", "0"])
+@pytest.mark.parametrize("every", [None, "0"])
+def test_cli_watch_prints_json_lines(datasets, capture, vector, every):
+    """Early alerts (default) and bulk mode (``--eval-every 0``) both from the command line."""
+    more = ["--eval-every", every] if every else []
+    r = CliRunner().invoke(app, ["watch", str(datasets / "pcap/stopddos" / capture), "--speed", "0", *more])
     assert r.exit_code == 0, r.output
     lines = [json.loads(x) for x in r.output.splitlines()]
     assert [x["event"] for x in lines] == ["start", "end"]

@@ -261,6 +261,10 @@ def watch(
     replay: Annotated[bool, typer.Option("--replay", help="Replay the file at its own pace.")] = True,
     speed: Annotated[float, typer.Option(help="Replay speed factor; 0 means as fast as possible.")] = 1.0,
     kind: Annotated[Kind, typer.Option(help="Input kind; auto sniffs it.")] = Kind.auto,
+    eval_every: Annotated[float, typer.Option(
+        min=0.0, help="Evaluate the window still filling every this many seconds of traffic (alerts before it "
+        "closes); 0 evaluates windows only when they close (highest throughput; as fast as possible, alerts "
+        "then fire at the end of the batch of records that holds their evidence).")] = 0.1,
 ) -> None:
     """Replay traffic through the streaming detector; alerts as JSON lines on stdout.
 
@@ -269,7 +273,7 @@ def watch(
     from surgescope.attack.watch import replay as run
 
     with user_errors():
-        for alert in run(input, kind=kind.value, speed=speed):
+        for alert in run(input, kind=kind.value, speed=speed, eval_every_s=eval_every):
             sys.stdout.write(json.dumps(alert) + "\n")
             sys.stdout.flush()
 
