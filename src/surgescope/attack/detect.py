@@ -33,8 +33,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import groupby
-from operator import itemgetter
 
 import polars as pl
 
@@ -376,14 +374,27 @@ class Tracker:
 def run_tracker(cands: pl.DataFrame, th: Thresholds) -> Tracker:
     """Step a :class:`Tracker` through every window of a candidates table (batch mode)."""
     t = Tracker(th)
-    if cands.height == 0:
-        return t
-    # Only windows with a candidate can open attacks; the others update baselines and close
-    # attacks. Iterating over windows (not records) keeps this cheap.
-    # One conversion to rows, then consecutive runs of a window (the table is sorted by win):
-    # a group-by per window cost ~0.1 ms each, 0.4 s on six hours of 1 s windows.
-    rows = cands.sort("win", maintain_order=True).to_dicts()
-    for win, part in groupby(rows, key=itemgetter("win")):
-        t.step(win, list(part))
+    for win, rows in window_rows(cands.sort("win", maintain_order=True)):
+        t.step(win, rows)
     t.flush()
     return t
+
+
+def window_rows(cands: pl.DataFrame) -> list[tuple[datetime, list[dict]]]:
+    """Every window of ``cands`` (sorted by window) in order, with its rows as the dicts
+    :meth:`Tracker.step` reads (without ``win``), those of class ``other`` left out: no rule
+    makes them candidates, so they would only keep a baseline no one reads (a window with
+    only such rows is still stepped: a step may end attacks). Iterating over windows, not
+    records, keeps this cheap: the rows come from column lists in one pass (``to_dicts`` was
+    two thirds of the tracker's time on the watch bench's 13 k rows), the windows' runs from
+    a search in the sorted column (a group-by per window cost ~0.1 ms each, 0.4 s on six
+    hours of 1 s windows)."""
+    if cands.height == 0:
+        return []
+    body = cands.filter(pl.col("vector") != "other")
+    cols = [c for c in body.columns if c != "win"]
+    rows = [dict(zip(cols, v, strict=True)) for v in zip(*(body[c].to_list() for c in cols), strict=True)]
+    wins = cands["win"].unique(maintain_order=True)
+    lo = body["win"].search_sorted(wins, side="left").to_list()
+    hi = body["win"].search_sorted(wins, side="right").to_list()
+    return [(w, rows[a:b]) for w, a, b in zip(wins.to_list(), lo, hi, strict=True)]
