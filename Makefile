@@ -15,7 +15,7 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml src/surgescope/sources/_clfscan.c src/surgescope/sources/_pcapwalk.c | $(BIN)/python
+$(STAMP): pyproject.toml src/surgescope/sources/_clfscan.c src/surgescope/sources/_pcapwalk.c src/surgescope/sources/_framedecode.c | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 

@@ -34,6 +34,14 @@ from surgescope.sources._addrtext import address_text
 from surgescope.sources._chunks import PAD
 from surgescope.sources.base import Rejections
 
+try:  # the compiled one-pass decoder of common frames; without it NumPy decodes everything
+    from surgescope.sources import _framedecode
+except ImportError:  # pragma: no cover - a build without a C compiler
+    _framedecode = None
+
+#: Decode common batches with the compiled pass when it is built; False: NumPy only (tests compare).
+NATIVE = True
+
 # Link-layer header types (https://www.tcpdump.org/linktypes.html).
 LT_NULL, LT_ETHERNET, LT_RAW, LT_LOOP, LT_SLL, LT_IPV4, LT_IPV6, LT_SLL2 = 0, 1, 101, 108, 113, 228, 229, 276
 #: DLT_RAW as written by some OpenBSD/BSD/OS versions of libpcap instead of LINKTYPE_RAW.
@@ -398,6 +406,10 @@ def decode(fr: Frames, rejections: Rejections, stats: DecodeStats | None = None,
     selected fields are those of a full decode."""
     n = len(fr)
     stats = stats if stats is not None else DecodeStats()
+    if NATIVE and _framedecode is not None and n and not isinstance(fr.linktype, np.ndarray):
+        batch = _decode_native(fr, stats, ip_only, columns)
+        if batch is not None:
+            return batch
     stats.frames += n
     g = _Gather(fr.buf)
     start = fr.start.astype(np.int64, copy=False)
@@ -431,6 +443,34 @@ def decode(fr: Frames, rejections: Rejections, stats: DecodeStats | None = None,
     stats.non_ip += int(non_ip.sum())
     keep = is_ip if ip_only else is_ip | non_ip
     return _batch(fr, c, keep, is_ip, r4, v4_src, v4_dst, r6, v6_src, v6_dst, columns)
+
+
+def _decode_native(fr: Frames, stats: DecodeStats, ip_only: bool,
+                   columns: Collection[str] | None) -> pa.RecordBatch | None:
+    """:func:`decode` of a batch of common frames (one link type; IPv4 or not IP; nothing to
+    reject) in one compiled pass, or None, stats untouched, when the batch holds anything else
+    (the NumPy decode then runs, the one reference for every case)."""
+    n = len(fr)
+    lt = int(fr.linktype)
+    c = _Columns(n)
+    kind = np.empty(n, dtype=np.int8)
+    src, dst = np.empty(n, dtype=np.uint32), np.empty(n, dtype=np.uint32)
+    out = (kind, c.ip_version, c.proto, c.ttl, c.ip_len, c.ip_id, c.ip_id_ok, c.frag_more, c.frag_offset,
+           c.src_port, c.dst_port, c.ports_ok, c.tcp_flags, c.flags_ok, c.icmp_type, c.icmp_code, c.icmp_ok,
+           c.payload, c.payload_ok, src, dst)
+    n4 = _framedecode.decode(lt, fr.buf, np.ascontiguousarray(fr.start, dtype=np.int64),
+                             np.ascontiguousarray(fr.caplen, dtype=np.int64), out)
+    if n4 < 0:
+        return None
+    stats.frames += n
+    stats.linktypes[lt] = stats.linktypes.get(lt, 0) + n
+    stats.ip += n4
+    stats.non_ip += n - n4
+    is_ip = kind == K_V4
+    r4 = np.flatnonzero(is_ip)
+    keep = is_ip if ip_only else np.ones(n, dtype=bool)
+    return _batch(fr, c, keep, is_ip, r4, src[:n4], dst[:n4], np.zeros(0, dtype=np.int64),
+                  np.zeros((0, 16), dtype=np.uint8), np.zeros((0, 16), dtype=np.uint8), columns)
 
 
 def check_columns(columns: Collection[str] | None) -> frozenset[str] | None:
