@@ -9,6 +9,7 @@ import random
 import struct
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from pcap_builders import ARP, eth, icmp, ipv4, pcap_file, tcp, udp
@@ -242,3 +243,38 @@ def test_mutated_frames_decode_the_same(datasets: Path, tmp_path: Path, monkeypa
         path.write_bytes(pcap_file([(10**18 + i * 1000, f) for i, f in enumerate(frames)], linktype=lt))
         _same_both_ways(path, monkeypatch, **rng.choice(OPTIONS))
     assert counts[0] > 60 and counts[1] > 60, counts  # [compiled, handed to NumPy]
+
+
+def _decode_both(fr: _decode.Frames, monkeypatch: pytest.MonkeyPatch) -> tuple:
+    out = []
+    for native in (True, False):
+        monkeypatch.setattr(_decode, "NATIVE", native)
+        rej, stats = Rejections(), _decode.DecodeStats()
+        batch = _decode.decode(fr, rej, stats)
+        out.append((batch, rej.count, [(s.where, s.reason) for s in rej.samples], stats))
+    (b1, *rest1), (b0, *rest0) = out
+    assert b1.equals(b0)
+    assert rest1 == rest0
+    return out[0]
+
+
+@pytest.mark.parametrize("case", ["huge-linktype", "linktype-per-frame", "past-the-buffer", "empty"])
+def test_odd_batches_decode_the_same(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches the readers do not make but the decoder must survive: the compiled pass hands
+    them to NumPy (or decodes them the same)."""
+    frame = eth(ipv4("192.0.2.1", "192.0.2.2", 6, tcp(1, 2, 2)), 0x0800)
+    buf = np.frombuffer(frame * 3 + bytes(64), dtype=np.uint8)
+    n = 3
+    start, caplen = np.arange(n, dtype=np.int64) * len(frame), np.full(n, len(frame), dtype=np.int64)
+    linktype: int | np.ndarray = 1
+    if case == "huge-linktype":
+        linktype = 2**31 + 1
+    elif case == "linktype-per-frame":
+        linktype = np.array([1, 1, 101])
+    elif case == "past-the-buffer":
+        caplen[-1] = len(frame) + 200
+    elif case == "empty":
+        start, caplen, n = start[:0], caplen[:0], 0
+    fr = _decode.Frames(buf=buf, start=start, caplen=caplen, wirelen=caplen.copy(), ts_ns=np.zeros(n, dtype=np.int64),
+                        linktype=linktype, number=np.arange(1, n + 1, dtype=np.int64))
+    _decode_both(fr, monkeypatch)
