@@ -153,9 +153,9 @@ def test_bulk_batches_start_small(tmp_path, monkeypatch):
 
     feed = watch.StreamDetector.feed_batch
 
-    def counted(self, df, ends, early=True):
+    def counted(self, df, ends, early=True, classified=None):
         sizes.append(df.height)
-        return feed(self, df, ends, early)
+        return feed(self, df, ends, early, classified)
 
     monkeypatch.setattr(watch, "_frames", small)
     monkeypatch.setattr(watch.StreamDetector, "feed_batch", counted)

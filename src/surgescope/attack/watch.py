@@ -194,36 +194,20 @@ class StreamDetector:
 
     def classify(self, df: pl.DataFrame) -> pl.DataFrame:
         """Records -> classified records with their window (the batch definitions), only the
-        columns the detector reads (the source text too, for the heavy hitters)."""
-        if self.table == "packets":
-            df = self._source_text(df)
-            if "dst_ip" in df.columns and df["dst_ip"].null_count() == df.height:
-                df = df.drop("dst_ip")  # left out by the reader (READ_COLUMNS): made from numbers
-        lf = features.classify(df, self.table)
-        key = tuple(df.columns)
-        if key not in self._keep:  # resolving the plan's schema costs ~3 ms: once per input layout
-            names = lf.collect_schema().names()
-            numbers = "dst_ip" not in names
-            self._keep[key] = [c for c in _KEEP if c in names and (numbers or c not in features.DST_NUMBERS)]
-        return lf.select(self._keep[key]).with_columns(features.window_col(self.ws)).collect()
+        columns the detector reads (see :func:`classify_records`)."""
+        if self.table == "packets" and self.text_from_key and _has_v6(df):
+            self._text_from_records()
+        return classify_records(df, self.table, self.ws, self.text_from_key, self._keep)
 
-    def _source_text(self, df: pl.DataFrame) -> pl.DataFrame:
-        """Captures: while only IPv4 was fed (``text_from_key``) the heavy hitters' text is
-        made from keys, and the records go on without theirs (one column less to copy). A
-        reader asked for :data:`READ_COLUMNS` leaves the source text out (a fifth of its
-        decoding): once IPv6 shows up, such frames get the reader's own text here."""
-        if self.text_from_key and ("ip_version" not in df.columns or (df["ip_version"] == 6).any()):
-            self.text_from_key = False
-            # Frames kept from before lack the text: null (their IPv4 text is made from keys).
-            self.current = [f if "src_ip" in f.columns else
-                            f.with_columns(pl.lit(None, pl.String).alias("src_ip")).select(
-                                c for c in (*_KEEP, "win") if c in f.columns or c == "src_ip")
-                            for f in self.current]
-        if self.text_from_key:
-            return df.drop("src_ip")
-        if df["src_ip"].null_count() == df.height > df["src_ip_lo"].null_count():  # left out
-            return df.with_columns(pl.Series("src_ip", _reader_text(df), pl.String))
-        return df
+    def _text_from_records(self) -> None:
+        """IPv6 showed up: from now on the heavy hitters' text is the records' own (see
+        :func:`classify_records`); frames kept from before lack it: null (their IPv4 text
+        is made from keys)."""
+        self.text_from_key = False
+        self.current = [f if "src_ip" in f.columns else
+                        f.with_columns(pl.lit(None, pl.String).alias("src_ip")).select(
+                            c for c in (*_KEEP, "win") if c in f.columns or c == "src_ip")
+                        for f in self.current]
 
     def feed(self, df: pl.DataFrame, early: bool = True) -> list[dict]:
         """Records (canonical table, time-ordered, may span windows) -> events fired.
@@ -277,21 +261,26 @@ class StreamDetector:
         cheap = cur_n <= self.small_window or cur_n >= 2 * eval_n
         return due, cheap, (last_ts - win).total_seconds()
 
-    def feed_batch(self, df: pl.DataFrame, ends: np.ndarray, early: bool = True) -> Iterator[tuple[int, list[dict]]]:
+    def feed_batch(self, df: pl.DataFrame, ends: np.ndarray, early: bool = True,
+                   classified: pl.DataFrame | None = None) -> Iterator[tuple[int, list[dict]]]:
         """The same as :meth:`feed` on each slice ``df[ends[i-1]:ends[i]]`` in turn (yields
         ``(i, events)`` for the slices that fired), without its per-slice costs: the batch is
         classified once (so a later fragment finds its first fragment anywhere in the batch),
         all the windows that close in the batch are evaluated in one vectorised pass
         (:class:`_Closes`) whose results are applied slice by slice, in the same order, and so
-        are the filling window's evaluations (:class:`_Partials`)."""
+        are the filling window's evaluations (:class:`_Partials`). ``classified``: the batch
+        already classified (:func:`_classified_ahead`; with ``_row`` when ``ends`` has
+        several slices)."""
         if df.height == 0:
             return
         self.records += df.height
+        if classified is not None and self.table == "packets" and self.text_from_key and "src_ip" in classified.columns:
+            self._text_from_records()
         if len(ends) == 1:  # one slice (bulk mode): no record needs to find its slice
-            cl = self.classify(df)
+            cl = self.classify(df) if classified is None else classified.drop("_row", strict=False)
             parts = [(0, cl)] if cl.height else []
         else:
-            cl = self.classify(df.with_row_index("_row"))
+            cl = self.classify(df.with_row_index("_row")) if classified is None else classified
             sid = np.searchsorted(ends, cl["_row"].to_numpy(), side="right")
             cl = cl.with_columns(pl.Series("_slice", sid)).drop("_row")
             if not cl["_slice"].is_sorted():  # later fragments go last in each slice, as feed() puts them
@@ -360,6 +349,51 @@ class StreamDetector:
         events = self._close_many(pl.concat(self.current, how="vertical_relaxed")) if self.current else []
         self.current = []
         return events + self.tracker.flush()
+
+
+def _has_v6(df: pl.DataFrame) -> bool:
+    return "ip_version" not in df.columns or bool((df["ip_version"] == 6).any())
+
+
+def classify_records(df: pl.DataFrame, table: str, window_s: float, text_from_key: bool,
+                     keep: dict[tuple[str, ...], list[str]]) -> pl.DataFrame:
+    """What :meth:`StreamDetector.classify` makes of a frame, given the stream's text mode:
+    a pure function of its arguments (``keep`` caches the kept columns per input layout), so
+    it can run ahead on the reader's thread.
+
+    Captures: while only IPv4 was fed (``text_from_key``) the heavy hitters' text is made
+    from keys, and the records go on without theirs (one column less to copy). A reader asked
+    for :data:`READ_COLUMNS` leaves the source text out (a fifth of its decoding): once IPv6
+    shows up, such frames get the reader's own text here. The destination's text, left out
+    too, is made from its numbers by the window tables."""
+    if table == "packets":
+        if text_from_key:
+            df = df.drop("src_ip")
+        elif df["src_ip"].null_count() == df.height > df["src_ip_lo"].null_count():  # left out
+            df = df.with_columns(pl.Series("src_ip", _reader_text(df), pl.String))
+        if "dst_ip" in df.columns and df["dst_ip"].null_count() == df.height:
+            df = df.drop("dst_ip")
+    lf = features.classify(df, table)
+    key = tuple(df.columns)
+    if key not in keep:  # resolving the plan's schema costs ~3 ms: once per input layout
+        names = lf.collect_schema().names()
+        numbers = "dst_ip" not in names
+        keep[key] = [c for c in _KEEP if c in names and (numbers or c not in features.DST_NUMBERS)]
+    return lf.select(keep[key]).with_columns(features.window_col(window_s)).collect()
+
+
+def _classified_ahead(frames: Iterator[pl.DataFrame], det: StreamDetector,
+                      rows: bool) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """(frame, its classified records) for :meth:`StreamDetector.feed_batch`, classified
+    here (on the reader's thread, see :func:`_prefetch`) with the text mode the detector
+    will be in when it takes the frame: the same stream order decides it. ``rows``: with
+    the ``_row`` index early alerts slice by."""
+    text_from_key = det.text_from_key
+    for df in frames:
+        if det.table == "packets" and text_from_key and _has_v6(df):
+            text_from_key = False
+        src = df.with_row_index("_row") if rows else df
+        yield df, classify_records(src, det.table, det.ws, text_from_key, det._keep)
 
 
 def _split_last(part: pl.DataFrame, last_win: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -664,7 +698,7 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
         inp.options = {**inp.options, "columns": READ_COLUMNS}
     det = StreamDetector(inp.table, thresholds, eval_every_s=eval_every_s)
     slow = SlowStream(inp.table) if inp.table in ("requests", "flows") else None
-    frames = _frames(inp.batches())
+    frames: Iterator = _frames(inp.batches())
     if speed <= 0:
         # As fast as possible: reader batches gathered to BULK_ROWS (measured on 1 M packets:
         # bulk 580-710 k -> 790-850 k packets/s, early alerts 297-317 k -> 340-368 k); the
@@ -672,11 +706,17 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
         # on the default engine, measured no slower). The same events: slices
         # and alert times are those of the records, not of the batches (bulk mode's alerts
         # fire at the end of the larger batches).
-        frames, det.engine = _gathered(frames, BULK_ROWS, BULK_FIRST), "streaming"
+        # Each batch is classified on the reader's thread too (its Polars work releases the
+        # GIL): the detector's thread starts with the closes (bench capture, medians of 8
+        # alternating fresh runs: bulk 1.01 -> 0.98 s; the reader and classification now take
+        # about as long as the closes, a balanced pipeline).
+        frames = _classified_ahead(_gathered(frames, BULK_ROWS, BULK_FIRST), det, rows=eval_every_s > 0)
+        det.engine = "streaming"
     wall0 = time.monotonic()
     t0 = None
     last = None
-    for df in _prefetch(frames):
+    for item in _prefetch(frames):
+        df, classified = item if isinstance(item, tuple) else (item, None)
         if t0 is None:
             t0 = df["ts"][0]
         ts_ns = df["ts"].dt.epoch("ns").to_numpy()
@@ -694,7 +734,8 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
             # Alerts made as their slices are applied (an end alert's heavy hitters are those
             # of that moment), slow HTTP's in pieces of its own step, then all in time order.
             fired = [(t, _alert(e, t, t, time.monotonic() - wall0, det))
-                     for i, events in det.feed_batch(df, ends) for t in [df["ts"][int(ends[i]) - 1]] for e in events]
+                     for i, events in det.feed_batch(df, ends, classified=classified)
+                     for t in [df["ts"][int(ends[i]) - 1]] for e in events]
             if slow:
                 fired += [(t, _alert(e, t, t, time.monotonic() - wall0, det)) for t, e in _slow_pieces(slow, df, ts_ns)]
                 fired.sort(key=lambda ta: ta[0])
