@@ -56,6 +56,11 @@ class Windows:
     window_s: float
 
 
+RECORDS = pl.len().cast(pl.Int64).alias("records")
+"""A group's records: their count (every record weighs 1, ``n``; counting reads no column,
+and the fast tables' records carry no ``n``)."""
+
+
 def _every(window_s: float) -> str:
     return f"{int(round(window_s * 1e6))}us"
 
@@ -208,7 +213,7 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
     # A connection key: source address and port (wrapping multiply spreads the port bits).
     conn_key = pl.col("src_key") ^ (pl.col("src_port").fill_null(0).cast(pl.UInt64) * 0x9E3779B97F4A7C15)
     conn = conn_key.n_unique()
-    totals = [*dst_ip, pl.col("n").sum().alias("records"), pl.col("size").sum().alias("bytes")]
+    totals = [*dst_ip, RECORDS, pl.col("size").sum().alias("bytes")]
     distinct = [
         pl.col("src_key").n_unique().alias("sources"),
         pl.col("src_port").n_unique().alias("src_ports"),
@@ -244,7 +249,7 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
     )
     by_dst = lf.group_by(*win, "dst_key").agg(
         *dst_ip,
-        pl.col("n").sum().alias("records"),
+        RECORDS,
         pl.col("size").sum().alias("bytes"),
         is_tcp.sum().alias("tcp"),
         pl.col("f_syn").sum().alias("syn"),
@@ -264,7 +269,7 @@ def window_tables(lf: pl.LazyFrame | pl.DataFrame, window_s: float, table: str, 
         lf.group_by(*win, "dst_key", "src_key")
         .agg(
             *([pl.col("src_ip").first()] if client_ips else []),
-            pl.col("n").sum().alias("records"),
+            RECORDS,
             pl.col("size").sum().alias("bytes"),
             pl.col("req").sum().alias("requests"),
             pl.col("conn").sum().alias("conns"),
@@ -331,7 +336,7 @@ def _dst_text(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(pl.Series("dst_ip_hi", text, pl.String)).select(cols).rename({"dst_ip_hi": "dst_ip"})
 
 
-FAST_COLUMNS = ("ts", "dst_ip", "src_key", "dst_key", "cls", "n", "size", "src_port", "dst_port", "proto", "f_syn",
+FAST_COLUMNS = ("ts", "dst_ip", "src_key", "dst_key", "cls", "size", "src_port", "dst_port", "proto", "f_syn",
                 "req", "conn", "web", "payload_len", "pkts", "asset")
 """The classified columns :func:`window_tables` reads with ``detail=False`` (of the last
 three, those of the table at hand: ``payload_len`` packets, ``pkts`` flows, ``asset`` logs).
