@@ -128,6 +128,31 @@ def test_top_sources_exact():
     assert top[0]["share"] == truth[0][1] / len(ips)
 
 
+def test_space_saving_small_batches_merge_as_large_ones(monkeypatch):
+    """Batches of up to SMALL_FRAME rows are summed and ranked in Python, larger ones in
+    Polars: the same summary either way, with repeated and null addresses, ties at every
+    count and batches larger and smaller than k."""
+    from surgescope.attack import sources
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for size in (50, 300, 120, 1000, 7, 400):
+        ips = [None if x == 0 else f"10.0.{x // 256}.{x % 256}" for x in rng.integers(0, 700, size)]
+        frames.append(pl.DataFrame({"ip": ips, "count": rng.integers(1, 4, size).astype(float),
+                                    "bytes": rng.integers(40, 1500, size).astype(float)}))
+
+    def summary() -> tuple:
+        ss = SpaceSaving(100)
+        for f in frames:
+            ss.add_frame(f)
+        return ss.count, ss.error, ss.bytes, ss.total, [r["ip"] for r in ss.top(30)]
+
+    small = summary()
+    monkeypatch.setattr(sources, "SMALL_FRAME", 0)
+    assert small == summary()
+    assert len(small[0]) == 100 and None not in small[0]
+
+
 @pytest.mark.parametrize("batched", [False, True])
 def test_space_saving_bound(batched):
     rng = np.random.default_rng(7)

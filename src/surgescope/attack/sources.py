@@ -93,17 +93,20 @@ class SpaceSaving:
         """Merge a batch given as a frame with columns ip, count, bytes (no Python lists)."""
         if frame.height == 0:
             return
-        batch = (
-            frame.select(pl.col("ip").cast(pl.String), pl.col("count").cast(pl.Float64), pl.col("bytes").cast(pl.Float64))
-            .drop_nulls("ip").group_by("ip").agg(pl.all().sum()).sort(["count", "ip"], descending=[True, False])
-        )
-        self.total += float(batch["count"].sum())
+        if frame.height <= SMALL_FRAME:
+            ips, counts, sizes = _ranked_small(frame)
+        else:
+            batch = (
+                frame.select(pl.col("ip").cast(pl.String), pl.col("count").cast(pl.Float64), pl.col("bytes").cast(pl.Float64))
+                .drop_nulls("ip").group_by("ip").agg(pl.all().sum()).sort(["count", "ip"], descending=[True, False])
+            )
+            ips, counts, sizes = batch["ip"].to_list(), batch["count"].to_list(), batch["bytes"].to_list()
+        self.total += float(sum(counts))
         # The batch as a summary of at most k items: its (k+1)-th count bounds the rest.
-        m_b = float(batch["count"][self.k]) if batch.height > self.k else 0.0
+        m_b = float(counts[self.k]) if len(counts) > self.k else 0.0
         m_s = min(self.count.values()) if len(self.count) >= self.k else 0.0
-        top = batch.head(self.k)
-        b_count = dict(zip(top["ip"].to_list(), top["count"].to_list(), strict=True))
-        b_bytes = dict(zip(b_count, top["bytes"].to_list(), strict=True))
+        b_count = dict(zip(ips[: self.k], counts[: self.k], strict=True))
+        b_bytes = dict(zip(b_count, sizes[: self.k], strict=True))
         count, error, nbytes = {}, {}, {}
         # An item missing from one summary counts that summary's minimum (m_s, m_b), its
         # error bound too; a batch item's own error is 0.
@@ -117,7 +120,7 @@ class SpaceSaving:
                 error[ip] = m_s + 0.0
                 nbytes[ip] = 0.0 + b_bytes[ip]
         # The k largest counts, ties by address text (as the batch is ranked).
-        keep = sorted(count, key=lambda ip: (-count[ip], ip))[: self.k]
+        keep = _by_count(count)[: self.k]
         self.count = {ip: count[ip] for ip in keep}
         self.error = {ip: error[ip] for ip in keep}
         self.bytes = {ip: nbytes[ip] for ip in keep}
@@ -127,7 +130,40 @@ class SpaceSaving:
         return self.total / self.k
 
     def top(self, n: int = 20) -> list[dict]:
-        items = sorted(self.count, key=lambda i: (-self.count[i], i))[:n]
+        items = _by_count(self.count)[:n]
         tot = self.total or 1.0
         return [{"ip": i, "count": self.count[i], "error": self.error[i], "bytes": self.bytes[i],
                  "share": self.count[i] / tot} for i in items]
+
+
+SMALL_FRAME = 4096
+"""Batches up to this many rows are summed and ranked in Python: the streaming replay merges
+``k + 1`` rows per closing window, for which Polars' four passes cost more than the rows
+(measured per merge with k = 1000: 11-12 -> ~4 ms)."""
+
+
+def _by_count(count: dict[str, float]) -> list[str]:
+    """Keys by count, largest first, ties by text: two C-level sorts (the second is stable,
+    ``reverse`` included) instead of one with a Python key function."""
+    keys = sorted(count)
+    keys.sort(key=count.__getitem__, reverse=True)
+    return keys
+
+
+def _ranked_small(frame: pl.DataFrame) -> tuple[list[str], list[float], list[float]]:
+    """(ips, counts, bytes) of a small batch, rows of one address summed (null addresses
+    dropped), ranked as :meth:`SpaceSaving.add_frame` ranks a batch."""
+    count: dict[str, float] = {}
+    nbytes: dict[str, float] = {}
+    cols = (frame["ip"].cast(pl.String).to_list(), frame["count"].cast(pl.Float64).to_list(),
+            frame["bytes"].cast(pl.Float64).to_list())
+    for ip, c, b in zip(*cols, strict=True):
+        if ip is None:
+            continue
+        if ip in count:
+            count[ip] += c or 0.0
+            nbytes[ip] += b or 0.0
+        else:
+            count[ip], nbytes[ip] = c or 0.0, b or 0.0
+    ips = _by_count(count)
+    return ips, [count[i] for i in ips], [nbytes[i] for i in ips]
