@@ -147,8 +147,8 @@ def test_bulk_batches_start_small(tmp_path, monkeypatch):
 
     frames, sizes = watch._frames, []
 
-    def small(batches):  # reader batches of 2,000 records, so that gathering them matters
-        for df in frames(batches):
+    def small(batches, columns=None):  # reader batches of 2,000 records, so that gathering them matters
+        for df in frames(batches, columns):
             yield from (df.slice(a, 2_000) for a in range(0, df.height, 2_000))
 
     feed = watch.StreamDetector.feed_batch
