@@ -64,6 +64,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import numpy.ma  # noqa: F401 - at start-up: Polars' first Series from NumPy imports it (53 ms mid-replay)
 import polars as pl
 import pyarrow as pa
 
