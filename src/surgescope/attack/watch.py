@@ -12,30 +12,27 @@ Sources are tracked with :class:`~surgescope.attack.sources.SpaceSaving` (bounde
 
 Cost (bench/bench_watch.py: 1.02 M generated packets at ~100 k/s, 60% of them in reader
 batches with DNS fragments; CPU seconds per stage with the reader in the detector's thread,
-2 cores shared with other work): as fast as possible, the reader decodes only the fields the
-detector reads (:data:`READ_COLUMNS`, no source text: 0.4-0.5 s in all, a batch ahead in a
-thread); each batch is classified once, keeping only the columns the detector reads (0.2-0.3
-s; the fragment join, which puts later fragments last, is skipped in batches without any);
-the windows it closes are aggregated in one pass (window tables, rolling heavy clients of the
-closing windows' clients, candidates: 0.5-0.6 s; the tables count distinct values only for
-the classes whose rules read them, and what a host sent only for hosts that are
-destinations), then applied slice by slice (tracker steps without class ``other``'s rows,
-Space-Saving merges with IPv4 text and tie order made from keys: 0.15-0.2 s, half of it the
-heavy hitters). Early alerts add the filling window's evaluations: all those of a batch are
-made in one pass (:func:`_evaluate`: each evaluation is one more key of the window tables)
-instead of one Polars pass each (~20 ms of fixed work apiece, which dominated on sparse
-traffic); they still re-aggregate each window so far, 1.2 M rows for 1.02 M packets (1.0-1.3
-s), and the heavy hitters merge once per closing window (0.25-0.4 s). The window tables are
-most of what is left (~0.4 us per record, the per-client group-by the largest part), with the
-reader's record walk (a Python loop holding the GIL, 0.2 s per million). Incremental
-aggregation of the filling window (slice aggregates merged) was not done: sums merge, but the
-distinct counts, lone ACKs, SYN-only sources and the per-client table need key sets, which
-on a spoofed flood (a new source per packet) are as large as the records. As fast as
-possible, reader batches are gathered to :data:`BULK_ROWS` (the batch's closes run on
-Polars' default engine: the streaming engine measured no faster there). Measured with the
-previous version alternating, medians of 3 runs on a loaded machine: bulk mode
-656 k -> 710 k packets/s (CPU 2.19 -> 1.94 s), early alerts 345 k -> 371 k (CPU 3.98 -> 3.74
-s); on an idle machine bulk did 748-906 k before.
+2 cores shared with other work). As fast as possible the work is a two-thread pipeline: the
+reader's thread decodes only the fields the detector reads (:data:`READ_COLUMNS`, no address
+text; compiled for common frames, ``sources/_framedecode.c``) and classifies each batch
+(:func:`classify_records`, keeping only the columns the detector reads): ~0.55 s together;
+the detector's thread aggregates the windows a batch closes in one pass (window tables,
+rolling heavy clients of the closing windows' clients, candidates: 0.7 s; the tables count
+distinct values only for the classes whose rules read them, and what a host sent only for
+hosts that are destinations), then applies them slice by slice (tracker steps from column
+lists without class ``other``'s rows, Space-Saving merges with IPv4 text and tie order made
+from keys: 0.15-0.2 s). Batches are gathered to :data:`BULK_ROWS`, the first smaller
+(:data:`BULK_FIRST`) so the detector starts early; each call has ~50 ms of fixed cost.
+Early alerts add the filling window's evaluations: all those of a batch are made in one pass
+(:func:`_evaluate`: each evaluation is one more key of the window tables) instead of one
+Polars pass each (~20 ms of fixed work apiece, which dominated on sparse traffic); they
+still re-aggregate each window so far, 1.2 M rows for 1.02 M packets (1.2 s), and the heavy
+hitters merge once per closing window (0.25 s), so that mode runs at about half the bulk
+mode's rate. Incremental aggregation of the filling window (slice aggregates merged) was not
+done: sums merge, but the distinct counts, lone ACKs, SYN-only sources and the per-client
+table need key sets, which on a spoofed flood (a new source per packet) are as large as the
+records. Measured on 2026-11-23, medians of 5 fresh runs (bench), host speed varying: bulk
+0.99-1.20 s (850 k-1.03 M packets/s), early alerts 2.1-2.7 s (380-490 k/s).
 
 :func:`replay` paces the file at its own speed (``speed=1``), ``speed`` times faster, or as
 fast as possible (``speed=0``), and yields alerts as they fire::
