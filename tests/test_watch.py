@@ -153,9 +153,9 @@ def test_bulk_batches_start_small(tmp_path, monkeypatch):
 
     feed = watch.StreamDetector.feed_batch
 
-    def counted(self, df, ends, early=True, classified=None):
+    def counted(self, df, ends, *args, **kwargs):
         sizes.append(df.height)
-        return feed(self, df, ends, early, classified)
+        return feed(self, df, ends, *args, **kwargs)
 
     monkeypatch.setattr(watch, "_frames", small)
     monkeypatch.setattr(watch.StreamDetector, "feed_batch", counted)
@@ -172,6 +172,39 @@ def test_bulk_batches_start_small(tmp_path, monkeypatch):
     assert 5_000 <= ramp[0] < ramp[1] < 20_000 <= ramp[2] and min(flat[:-1]) >= 20_000 and len(ramp) > len(flat)
     assert ramped == whole
     assert [a[0] for a in ramped][:2] == ["start", "vector-change"] and ramped[-1][0] == "end"
+
+
+def test_bulk_tables_computed_ahead_are_the_detectors(tmp_path, datasets, monkeypatch):
+    """In bulk mode the window tables of the windows each batch closes are computed on a
+    thread ahead of the detector (watch._tables_ahead): the detector's own thread then makes
+    only the last window's (at the end of input), and the alerts, top sources included, are
+    those it makes when it computes every table itself."""
+    import threading
+
+    from surgescope.attack import features, watch
+
+    p = str(tmp_path / "m.pcap")
+    write(generate([Phase("normal", duration=6, rate=2000), Phase("syn-flood", start=2, duration=2, rate=20000),
+                    Phase("dns-amplification", start=3, duration=2, rate=20000)], seed=2), p)
+    monkeypatch.setattr(watch, "BULK_FIRST", 20_000)
+    monkeypatch.setattr(watch, "BULK_ROWS", 40_000)
+    tables, threads = features.window_tables, []
+
+    def counted(*a, **k):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return tables(*a, **k)
+
+    monkeypatch.setattr(features, "window_tables", counted)
+
+    def alerts() -> list[dict]:
+        threads.clear()
+        return [{k: v for k, v in a.items() if k != "elapsed_s"} for a in replay(p, speed=0, eval_every_s=0)]
+
+    ahead, in_main = alerts(), list(threads)
+    monkeypatch.setattr(watch, "_tables_ahead", lambda items, det: ((df, cl, None) for df, cl in items))
+    assert ahead == alerts()
+    assert in_main.count(True) == 1 and in_main.count(False) >= 3 and threads.count(True) == len(threads)
+    assert ahead[-1]["event"] == "end" and ahead[-1]["top_sources"]
 
 
 @pytest.mark.parametrize("capture", ["stopddos/amp.TCP.reflection.SYNACK.pcap", "cic-ddos2019/CIC-DDoS-2019-SynFlood.pcap"])

@@ -260,7 +260,8 @@ class StreamDetector:
         return due, cheap, (last_ts - win).total_seconds()
 
     def feed_batch(self, df: pl.DataFrame, ends: np.ndarray, early: bool = True,
-                   classified: pl.DataFrame | None = None) -> Iterator[tuple[int, list[dict]]]:
+                   classified: pl.DataFrame | None = None,
+                   ahead: tuple[int, features.Windows] | None = None) -> Iterator[tuple[int, list[dict]]]:
         """The same as :meth:`feed` on each slice ``df[ends[i-1]:ends[i]]`` in turn (yields
         ``(i, events)`` for the slices that fired), without its per-slice costs: the batch is
         classified once (so a later fragment finds its first fragment anywhere in the batch),
@@ -297,7 +298,7 @@ class StreamDetector:
                 current, win = [last], last_win
             else:
                 current.append(part)
-        closes = _Closes.build(self, dones)
+        closes = _Closes.build(self, dones, ahead if len(parts) == 1 else None)
         # The filling window's evaluations, planned ahead and made in one pass (where the plan
         # guessed the tracker's state wrong, an evaluation is made on the spot and the rest of
         # the batch planned again). Out-of-order closes (no _Closes) are evaluated on the spot.
@@ -395,6 +396,28 @@ def _classified_ahead(frames: Iterator[pl.DataFrame], det: StreamDetector,
         # Past here a capture's records are read through ``cl`` alone, and the replay's clock
         # through their times: the rest of the frame is freed now, not after its queue wait.
         yield (df.select("ts") if det.table == "packets" else df), cl
+
+
+def _tables_ahead(items: Iterator[tuple[pl.DataFrame, pl.DataFrame]], det: StreamDetector) -> Iterator[tuple]:
+    """Bulk mode (one slice per batch): (frame, classified, (rows, window tables)) with the
+    tables of the windows the batch closes, computed here, on a thread of their own, from
+    the stream alone: the records before the batch's last window plus those held from the
+    previous batch's last window, as :meth:`StreamDetector.feed_batch` finds them."""
+    win, current = None, []
+    for df, cl in items:
+        ahead = None
+        if cl.height:
+            last_win = cl["win"].max()
+            if win is None or last_win != win:
+                done, last = _split_last(cl, last_win)
+                closing = [f for f in (*current, done) if f.height]
+                frame = closing[0] if len(closing) == 1 else pl.concat(closing, how="vertical_relaxed") if closing else None
+                if frame is not None:
+                    ahead = (frame.height, features.window_tables(frame, det.ws, det.table, detail=False, client_ips=False))
+                current, win = [last], last_win
+            else:
+                current.append(cl)
+        yield df, cl, ahead
 
 
 def _split_last(part: pl.DataFrame, last_win: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -521,12 +544,13 @@ class _Closes:
     (every group-by and rolling sum is keyed by window), except the Space-Saving merges,
     which stay one per closing slice."""
 
-    def __init__(self, det: StreamDetector, calls: dict[int, tuple], frame: pl.DataFrame):
+    def __init__(self, det: StreamDetector, calls: dict[int, tuple], frame: pl.DataFrame,
+                 tables: features.Windows | None = None):
         self.det = det
         self.calls = {i: _Call(self, *c) for i, c in calls.items()}
         self.last: datetime | None = None
         self.frame = frame
-        w = features.window_tables(frame, det.ws, det.table, detail=False, client_ips=False)
+        w = tables or features.window_tables(frame, det.ws, det.table, detail=False, client_ips=False)
         mine = w.by_client.select(*CLIENT_COLS).filter(may_be_heavy(det.table))
         self.hist = mine if det.history is None else pl.concat([det.history, mine], how="vertical_relaxed")
         heavy = heavy_clients(features.Windows(w.by_class, w.by_dst, _relevant(self.hist, mine), w.table, w.window_s), det.th)
@@ -534,7 +558,8 @@ class _Closes:
         self.clients = w.by_client.select("win", "src_key", "records", "bytes")
 
     @staticmethod
-    def build(det: StreamDetector, dones: dict[int, list[pl.DataFrame]]) -> _Closes | None:
+    def build(det: StreamDetector, dones: dict[int, list[pl.DataFrame]],
+              ahead: tuple[int, features.Windows] | None = None) -> _Closes | None:
         """None when there is nothing to close, or when the closing slices' windows are not
         disjoint and increasing (out-of-order records): then each slice closes on its own."""
         calls: dict[int, tuple] = {}
@@ -553,7 +578,10 @@ class _Closes:
             frames.append(f)
         if not frames:
             return None
-        return _Closes(det, calls, pl.concat(frames, how="vertical_relaxed"))
+        frame = pl.concat(frames, how="vertical_relaxed")
+        # Tables computed ahead (_tables_ahead) for the same records: a single closing slice.
+        tables = ahead[1] if ahead is not None and len(frames) == 1 and ahead[0] == frame.height else None
+        return _Closes(det, calls, frame, tables)
 
     def get(self, i: int) -> _Call | None:
         return self.calls.get(i)
@@ -716,8 +744,13 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
     wall0 = time.monotonic()
     t0 = None
     last = None
+    if speed <= 0 and eval_every_s <= 0:
+        # Bulk mode: the closing windows' tables on a third thread, so that reading,
+        # classifying, the tables and the detector's steps overlap (bench capture, medians of
+        # 12 alternating fresh runs: 0.96 -> 0.91 s).
+        frames = _tables_ahead(_prefetch(frames), det)
     for item in _prefetch(frames):
-        df, classified = item if isinstance(item, tuple) else (item, None)
+        df, classified, ahead = (item + (None,))[:3] if isinstance(item, tuple) else (item, None, None)
         if t0 is None:
             t0 = df["ts"][0]
         ts_ns = df["ts"].dt.epoch("ns").to_numpy()
@@ -735,7 +768,7 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
             # Alerts made as their slices are applied (an end alert's heavy hitters are those
             # of that moment), slow HTTP's in pieces of its own step, then all in time order.
             fired = [(t, _alert(e, t, t, time.monotonic() - wall0, det))
-                     for i, events in det.feed_batch(df, ends, classified=classified)
+                     for i, events in det.feed_batch(df, ends, classified=classified, ahead=ahead)
                      for t in [df["ts"][int(ends[i]) - 1]] for e in events]
             if slow:
                 fired += [(t, _alert(e, t, t, time.monotonic() - wall0, det)) for t, e in _slow_pieces(slow, df, ts_ns)]
