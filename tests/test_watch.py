@@ -270,6 +270,33 @@ def test_log_replay_alerts_slow_http(tmp_path, speed):
     json.dumps(alerts)  # JSON lines as printed by `surgescope watch`
 
 
+def test_slow_records_made_per_batch_are_those_made_per_piece(tmp_path, datasets, monkeypatch):
+    """As fast as possible, the slow-HTTP records of a reader batch are made at once and cut
+    into the stream's time steps: the alerts are those of records made piece by piece (a
+    generated slowloris log, a real flow export with its slow DoS)."""
+    from surgescope.attack.slow_stream import SlowStream
+    from surgescope.simulate.accesslog import SlowClients, generate
+
+    log = tmp_path / "slow.log"
+    generate(log, 30_000, seed=5, duration_s=3600, clients=2_000, slow=[SlowClients(start_s=1200, duration_s=900, share=0.1)])
+    flows = datasets / "flows/cicids2017-improved/DoS_Hulk_5000.csv"
+
+    def alerts(path) -> list[dict]:
+        return [{k: v for k, v in a.items() if k != "elapsed_s"} for a in replay(path, speed=0, eval_every_s=0)]
+
+    at_once = [alerts(log), alerts(flows)]
+    feed, made = SlowStream.feed, []
+
+    def piece_by_piece(self, df, recs=None):
+        made.append(recs is not None)
+        return feed(self, df, None)
+
+    monkeypatch.setattr(SlowStream, "feed", piece_by_piece)
+    assert at_once == [alerts(log), alerts(flows)]
+    assert all(made) and len(made) > 100
+    assert ("start", "slow-http") in [(a["event"], a["vector"]) for a in at_once[0]]
+
+
 @pytest.mark.parametrize(("capture", "ipv6"), [("stopddos/pkt.TCP.synflood.spoofed.pcap", False),
                                               ("stopddos/amp.TCP.reflection.SYNACK.pcap", True)])
 def test_replay_reads_fewer_columns_with_the_same_alerts(tmp_path, datasets, monkeypatch, capture, ipv6):

@@ -69,26 +69,38 @@ class SlowStream:
         self.active: dict[str, dict] = {}  # target -> its attack as of the start event
         self._archive: dict[str, list[pl.DataFrame]] = {}  # target -> its attack's slow records
         self._reported: set[tuple[str, str]] = set()  # (target, start) of attacks alerted
-        self._inbox: list[pl.DataFrame] = []  # slices not handled yet (less than every_s)
+        self._inbox: list[tuple[pl.DataFrame, pl.DataFrame | None]] = []  # slices (and records) not handled yet
 
-    def feed(self, df: pl.DataFrame) -> list[dict]:
-        """Records of the next slice (in time order); the events they cause.
+    def records(self, df: pl.DataFrame) -> pl.DataFrame:
+        """The slow-HTTP records of ``df`` (:func:`.slow_http.records`: one per request or web
+        flow, each made from its own row), for :meth:`feed`'s ``recs``."""
+        return slow_http.records(df, self.table, self.th)
+
+    def feed(self, df: pl.DataFrame, recs: pl.DataFrame | None = None) -> list[dict]:
+        """Records of the next slice (in time order); the events they cause. ``recs``: the
+        slice's :meth:`records` when they were made for a larger frame at once (a replay as
+        fast as possible: made slice by slice, their fixed cost followed the file's time span,
+        not its records; 5,000 flows over four days took 9 s).
 
         Slices are gathered until ``every_s`` of traffic time has come (a paced replay hands
         over a tenth of a second at a time: handling each alone cost more than the rest of the
         replay), then handled at once."""
         if df.height == 0:
             return []
-        self._inbox.append(df)
-        first = self._inbox[0]["ts"][0]
+        self._inbox.append((df, recs))
+        first = self._inbox[0][0]["ts"][0]
         if df["ts"][-1] - first < self.every:
             return []
         return self._handle()
 
     def _handle(self) -> list[dict]:
-        df = pl.concat(self._inbox, how="vertical_relaxed") if len(self._inbox) > 1 else self._inbox[0]
+        frames, made = [f for f, _ in self._inbox], [r for _, r in self._inbox]
+        df = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
         self._inbox = []
-        recs = slow_http.records(df, self.table, self.th)
+        if any(r is None for r in made):
+            recs = self.records(df)
+        else:
+            recs = pl.concat(made, how="vertical_relaxed") if len(made) > 1 else made[0]
         now = max(df["ts"].max(), self._now or df["ts"].max())
         self._first = min(df["ts"].min(), self._first or df["ts"].min())
         self._now = now

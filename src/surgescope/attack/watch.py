@@ -802,11 +802,21 @@ def _slow_pieces(slow: SlowStream, df: pl.DataFrame, ts_ns: np.ndarray) -> list[
     """``df`` fed to ``slow`` in pieces of its ``every`` step; (time of the piece's last
     record, event) of what they fire."""
     step = int(slow.every.total_seconds() * 1e9)
-    cuts = np.concatenate([[0], np.flatnonzero(np.diff(ts_ns // step)) + 1, [df.height]]).astype(int)
+    buckets = ts_ns // step
+    cuts = np.concatenate([[0], np.flatnonzero(np.diff(buckets)) + 1, [df.height]]).astype(int)
+    # The pieces' slow-HTTP records made at once (each from its own row), then cut by the
+    # same time steps; records out of time order are made piece by piece instead.
+    recs = slow.records(df)
+    rb = recs["ts"].dt.epoch("ns").to_numpy() // step
+    whole = bool(np.all(np.diff(buckets) >= 0) and np.all(np.diff(rb) >= 0))
     out = []
     for a, b in zip(cuts[:-1], cuts[1:], strict=True):
         if b > a:
-            out += [(df["ts"][int(b) - 1], e) for e in slow.feed(df.slice(int(a), int(b - a)))]
+            part = None
+            if whole:
+                lo, hi = np.searchsorted(rb, [buckets[a], buckets[a] + 1])
+                part = recs.slice(int(lo), int(hi - lo))
+            out += [(df["ts"][int(b) - 1], e) for e in slow.feed(df.slice(int(a), int(b - a)), part)]
     return out
 
 
