@@ -201,7 +201,7 @@ def test_bulk_tables_computed_ahead_are_the_detectors(tmp_path, datasets, monkey
         return [{k: v for k, v in a.items() if k != "elapsed_s"} for a in replay(p, speed=0, eval_every_s=0)]
 
     ahead, in_main = alerts(), list(threads)
-    monkeypatch.setattr(watch, "_tables_ahead", lambda items, det: ((df, cl, None) for df, cl in items))
+    monkeypatch.setattr(watch, "_tables_ahead", lambda items, det: ((df, cl, None) for df, cl, _ in items))
     assert ahead == alerts()
     assert in_main.count(True) == 1 and in_main.count(False) >= 3 and threads.count(True) == len(threads)
     assert ahead[-1]["event"] == "end" and ahead[-1]["top_sources"]

@@ -327,11 +327,17 @@ DST_NUMBERS = ("dst_ip_hi", "dst_ip_lo", "ip_version")
 make the text once per row from these (as the reader would), not once per record."""
 
 
+def address_text(df: pl.DataFrame, side: str) -> pa.Array:
+    """The text the capture reader writes for the ``side`` ("src" or "dst") addresses of a
+    PACKETS-like frame, made from their numbers and ``ip_version`` (null where there is none)."""
+    return text_of(*(df[c].fill_null(0).to_numpy() for c in ("ip_version", f"{side}_ip_hi", f"{side}_ip_lo")))
+
+
 def _dst_text(df: pl.DataFrame) -> pl.DataFrame:
     """A window table aggregated from :data:`DST_NUMBERS`: with ``dst_ip`` text in their place."""
     if "dst_ip" in df.columns:
         return df
-    text = text_of(*(df[c].fill_null(0).to_numpy() for c in ("ip_version", "dst_ip_hi", "dst_ip_lo")))
+    text = address_text(df, "dst")
     cols = [c for c in df.columns if c not in DST_NUMBERS[1:]]
     return df.with_columns(pl.Series("dst_ip_hi", text, pl.String)).select(cols).rename({"dst_ip_hi": "dst_ip"})
 

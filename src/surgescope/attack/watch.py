@@ -63,7 +63,6 @@ from pathlib import Path
 import numpy as np
 import numpy.ma  # noqa: F401 - at start-up: Polars' first Series from NumPy imports it (53 ms mid-replay)
 import polars as pl
-import pyarrow as pa
 
 from surgescope import ipaddr
 from surgescope.attack import features
@@ -83,7 +82,6 @@ from surgescope.attack.sources import SpaceSaving
 from surgescope.incident import iso
 from surgescope.schema import PACKETS
 from surgescope.sources import open_input
-from surgescope.sources._addrtext import text_of
 
 # The classified columns kept, in this order (frames concatenate by position). _row:
 # feed_batch's slice of each record. The destination's numbers stand in for its text when
@@ -93,7 +91,7 @@ _KEEP = (*features.FAST_COLUMNS, *features.DST_NUMBERS, "src_ip", "_row")
 READ_COLUMNS = tuple(c for c in PACKETS.names if c not in ("src_ip", "dst_ip", "frame_len", "ttl", "icmp_type", "icmp_code"))
 """The capture fields a replay decodes (:func:`surgescope.sources.pcap.read`'s ``columns``):
 what classification reads, without the address text. The source's is made from keys for
-the heavy hitters (see :meth:`StreamDetector._source_text`; measured: 0.50 -> 0.41 CPU-s to
+the heavy hitters (see :func:`classify_records`; measured: 0.50 -> 0.41 CPU-s to
 read the bench's 1 M packets), the destination's from its numbers once per window table
 row (:func:`surgescope.attack.features.window_tables`; measured with Polars' conversion:
 0.34 -> 0.28 CPU-s to read the bench's 1 M packets)."""
@@ -369,7 +367,7 @@ def classify_records(df: pl.DataFrame, table: str, window_s: float, text_from_ke
         if text_from_key:
             df = df.drop("src_ip", strict=False)
         elif "src_ip" not in df.columns or df["src_ip"].null_count() == df.height > df["src_ip_lo"].null_count():
-            df = df.with_columns(pl.Series("src_ip", _reader_text(df), pl.String))  # left out
+            df = df.with_columns(pl.Series("src_ip", features.address_text(df, "src"), pl.String))  # left out
         if "dst_ip" in df.columns and df["dst_ip"].null_count() == df.height:
             df = df.drop("dst_ip")
     lf = features.classify(df, table)
@@ -382,8 +380,8 @@ def classify_records(df: pl.DataFrame, table: str, window_s: float, text_from_ke
 
 
 def _classified_ahead(frames: Iterator[pl.DataFrame], det: StreamDetector,
-                      rows: bool) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
-    """(frame, its classified records) for :meth:`StreamDetector.feed_batch`, classified
+                      rows: bool) -> Iterator[tuple[pl.DataFrame, pl.DataFrame, None]]:
+    """(frame, its classified records, None) for :meth:`StreamDetector.feed_batch`, classified
     here (on the reader's thread, see :func:`_prefetch`) with the text mode the detector
     will be in when it takes the frame: the same stream order decides it. ``rows``: with
     the ``_row`` index early alerts slice by."""
@@ -395,24 +393,24 @@ def _classified_ahead(frames: Iterator[pl.DataFrame], det: StreamDetector,
         cl = classify_records(src, det.table, det.ws, text_from_key, det._keep)
         # Past here a capture's records are read through ``cl`` alone, and the replay's clock
         # through their times: the rest of the frame is freed now, not after its queue wait.
-        yield (df.select("ts") if det.table == "packets" else df), cl
+        yield (df.select("ts") if det.table == "packets" else df), cl, None
 
 
-def _tables_ahead(items: Iterator[tuple[pl.DataFrame, pl.DataFrame]], det: StreamDetector) -> Iterator[tuple]:
+def _tables_ahead(items: Iterator[tuple], det: StreamDetector) -> Iterator[tuple]:
     """Bulk mode (one slice per batch): (frame, classified, (rows, window tables)) with the
     tables of the windows the batch closes, computed here, on a thread of their own, from
     the stream alone: the records before the batch's last window plus those held from the
     previous batch's last window, as :meth:`StreamDetector.feed_batch` finds them."""
     win, current = None, []
-    for df, cl in items:
+    for df, cl, _ in items:
         ahead = None
         if cl.height:
             last_win = cl["win"].max()
             if win is None or last_win != win:
                 done, last = _split_last(cl, last_win)
                 closing = [f for f in (*current, done) if f.height]
-                frame = closing[0] if len(closing) == 1 else pl.concat(closing, how="vertical_relaxed") if closing else None
-                if frame is not None:
+                if closing:
+                    frame = pl.concat(closing, how="vertical_relaxed") if len(closing) > 1 else closing[0]
                     ahead = (frame.height, features.window_tables(frame, det.ws, det.table, detail=False, client_ips=False))
                 current, win = [last], last_win
             else:
@@ -491,12 +489,6 @@ def _text_rank(keys: np.ndarray) -> np.ndarray:
     for shift in (24, 16, 8, 0):
         out = (out << np.uint64(8)) | _OCTET_RANK[(v4 >> np.uint64(shift)) & np.uint64(255)]
     return out
-
-
-def _reader_text(df: pl.DataFrame) -> pa.Array:
-    """The source text the capture reader makes, from the address numbers of a frame decoded
-    without it."""
-    return text_of(*(df[c].fill_null(0).to_numpy() for c in ("ip_version", "src_ip_hi", "src_ip_lo")))
 
 
 def _step_windows(tracker: Tracker, cands: pl.DataFrame) -> list[dict]:
@@ -728,29 +720,27 @@ def replay(path: str | Path, kind: str = "auto", speed: float = 1.0, thresholds:
     det = StreamDetector(inp.table, thresholds, eval_every_s=eval_every_s)
     slow = SlowStream(inp.table) if inp.table in ("requests", "flows") else None
     frames: Iterator = _frames(inp.batches(), READ_COLUMNS if inp.kind == "pcap" else None)
+    # (frame, its classified records, its closing windows' tables), the last two made ahead.
+    items: Iterator[tuple] = ((df, None, None) for df in frames)
     if speed <= 0:
-        # As fast as possible: reader batches gathered to BULK_ROWS (measured on 1 M packets:
-        # bulk 580-710 k -> 790-850 k packets/s, early alerts 297-317 k -> 340-368 k); the
-        # streaming engine serves _close_many (the last window; a batch's closes, _Closes, run
-        # on the default engine, measured no slower). The same events: slices
-        # and alert times are those of the records, not of the batches (bulk mode's alerts
-        # fire at the end of the larger batches).
-        # Each batch is classified on the reader's thread too (its Polars work releases the
-        # GIL): the detector's thread starts with the closes (bench capture, medians of 8
-        # alternating fresh runs: bulk 1.01 -> 0.98 s; the reader and classification now take
-        # about as long as the closes, a balanced pipeline).
-        frames = _classified_ahead(_gathered(frames, BULK_ROWS, BULK_FIRST), det, rows=eval_every_s > 0)
+        # As fast as possible: reader batches gathered to BULK_ROWS (BULK_FIRST first); the
+        # streaming engine serves _close_many (the last window). The same events: slices and
+        # alert times are those of the records, not of the batches (bulk mode's alerts fire at
+        # the end of the batch that holds their evidence). Each batch is classified on the
+        # reader's thread too (its Polars work releases the GIL): the detector's thread starts
+        # with the closes (bench capture, medians of 8 alternating fresh runs: bulk 1.01 ->
+        # 0.98 s; the reader and classification take about as long as the closes).
+        items = _classified_ahead(_gathered(frames, BULK_ROWS, BULK_FIRST), det, rows=eval_every_s > 0)
         det.engine = "streaming"
+        if eval_every_s <= 0:
+            # Bulk mode: the closing windows' tables on a third thread, so that reading,
+            # classifying, the tables and the detector's steps overlap (medians of 12
+            # alternating fresh runs: 0.96 -> 0.91 s).
+            items = _tables_ahead(_prefetch(items), det)
     wall0 = time.monotonic()
     t0 = None
     last = None
-    if speed <= 0 and eval_every_s <= 0:
-        # Bulk mode: the closing windows' tables on a third thread, so that reading,
-        # classifying, the tables and the detector's steps overlap (bench capture, medians of
-        # 12 alternating fresh runs: 0.96 -> 0.91 s).
-        frames = _tables_ahead(_prefetch(frames), det)
-    for item in _prefetch(frames):
-        df, classified, ahead = (item + (None,))[:3] if isinstance(item, tuple) else (item, None, None)
+    for df, classified, ahead in _prefetch(items):
         if t0 is None:
             t0 = df["ts"][0]
         ts_ns = df["ts"].dt.epoch("ns").to_numpy()
